@@ -1,0 +1,101 @@
+//! The `audience` command line: one subcommand per job; data on stdout, diagnostics and progress
+//! on stderr; exit 0 ok, 1 segment error, 2 data/IO/usage error.
+
+mod generate;
+mod info;
+mod sql;
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "audience",
+    version,
+    about = "Segment expressions over point-in-time snapshots of mobile audiences"
+)]
+pub struct Cli {
+    /// Store directory (default: $AUDIENCE_STORE, else the committed sample data/sample).
+    #[arg(long, global = true, env = "AUDIENCE_STORE")]
+    pub store: Option<PathBuf>,
+    /// Snapshot id (default: the latest).
+    #[arg(long, global = true)]
+    pub snapshot: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a realistic synthetic snapshot into a store.
+    Generate(generate::Args),
+    /// Print a snapshot's catalog and row counts.
+    Info(info::Args),
+    /// Run SQL over a snapshot's tables (for inspection and benchmark baselines).
+    Sql(sql::Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// The store to read: --store, else the committed sample (found from the working directory
+    /// or, for a binary run from elsewhere, from where it was built).
+    pub fn store_dir(&self) -> PathBuf {
+        if let Some(s) = &self.store {
+            return s.clone();
+        }
+        let local = PathBuf::from("data/sample");
+        if local.is_dir() {
+            return local;
+        }
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"))
+    }
+}
+
+/// Runs the command line and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Generate(args) => generate::run(cli, args),
+        Command::Info(args) => info::run(cli, args),
+        Command::Sql(args) => sql::run(cli, args),
+    }
+}
+
+/// `2026-11-01` (midnight UTC) or an RFC 3339 timestamp.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            format!(
+                "`{s}` is not a date (2026-11-01) or an RFC 3339 timestamp (2026-11-01T10:00:00Z)"
+            )
+        })
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+}

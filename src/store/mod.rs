@@ -1,0 +1,230 @@
+//! The snapshot store: immutable point-in-time snapshots of persons, installations and events.
+//!
+//! ```text
+//! <store>/snapshots/<id>/manifest.json            the truth about the snapshot
+//! <store>/snapshots/<id>/persons.parquet          sorted by person_id
+//! <store>/snapshots/<id>/installations.parquet    sorted by person_id, installation_id
+//! <store>/snapshots/<id>/events/event=<E>/day=<YYYY-MM-DD>/part-0.parquet   (or month=<YYYY-MM-01>)
+//! <store>/.staging/<id>/                           snapshots being written (never read)
+//! ```
+//! Event files are sorted by (person_id, event_time). A later snapshot may list event roots of an
+//! earlier one in its manifest instead of copying that history.
+
+pub mod manifest;
+pub mod publish;
+mod register;
+pub mod schema;
+
+use crate::error::{Error, IoContext, Result};
+use manifest::{Manifest, MANIFEST_FILE};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub use register::{event_table, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE};
+
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+pub const STAGING_DIR: &str = ".staging";
+
+/// A store directory holding snapshots.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens an existing store; a missing directory or one without `snapshots/` is an error.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref();
+        if !root.is_dir() {
+            return Err(Error::data(root, "store directory does not exist"));
+        }
+        if !root.join(SNAPSHOTS_DIR).is_dir() {
+            return Err(Error::data(
+                root,
+                "not an audience store (it has no snapshots/ directory)",
+            ));
+        }
+        let root = root.canonicalize().at(root)?;
+        Ok(Store { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Published snapshot ids, oldest first (ids start with their creation time).
+    pub fn snapshot_ids(&self) -> Result<Vec<String>> {
+        let dir = self.root.join(SNAPSHOTS_DIR);
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && entry.path().is_dir() {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Opens one snapshot (`None`: the latest) and checks it against its manifest.
+    pub fn snapshot(&self, id: Option<&str>) -> Result<Snapshot> {
+        let ids = self.snapshot_ids()?;
+        let id = match id {
+            Some(id) if ids.iter().any(|x| x == id) => id.to_string(),
+            Some(id) => {
+                let known = if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                };
+                return Err(Error::data(
+                    &self.root,
+                    format!("no snapshot `{id}` in this store (snapshots: {known})"),
+                ));
+            }
+            None => ids
+                .last()
+                .cloned()
+                .ok_or_else(|| Error::data(&self.root, "the store has no snapshots"))?,
+        };
+        Snapshot::load(self, &id)
+    }
+}
+
+/// A published snapshot whose files were found as its manifest says.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub store: PathBuf,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Snapshot {
+    fn load(store: &Store, id: &str) -> Result<Snapshot> {
+        let dir = store.root.join(SNAPSHOTS_DIR).join(id);
+        let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
+        if manifest.snapshot_id != id {
+            return Err(Error::data(
+                dir.join(MANIFEST_FILE),
+                format!(
+                    "manifest names snapshot `{}` but lives in directory `{id}`",
+                    manifest.snapshot_id
+                ),
+            ));
+        }
+        let snapshot = Snapshot {
+            store: store.root.clone(),
+            dir,
+            manifest,
+        };
+        snapshot.check_files()?;
+        snapshot.check_table_schemas()?;
+        Ok(snapshot)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.manifest.snapshot_id
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.store.join(rel)
+    }
+
+    /// Every listed file exists with its recorded size, and the event roots hold nothing else
+    /// (the tables list those directories, so a stray file would silently join the history).
+    fn check_files(&self) -> Result<()> {
+        let m = &self.manifest;
+        let files = m
+            .persons
+            .iter()
+            .chain(&m.installations)
+            .chain(m.events.iter().map(|e| &e.file));
+        let mut listed = HashSet::new();
+        for f in files {
+            let path = self.path(&f.path);
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                Error::data(
+                    &path,
+                    format!("file named by the manifest is unreadable: {e}"),
+                )
+            })?;
+            if meta.len() != f.bytes {
+                return Err(Error::data(
+                    &path,
+                    format!("has {} bytes, the manifest says {}", meta.len(), f.bytes),
+                ));
+            }
+            listed.insert(path);
+        }
+        for root in &m.event_roots {
+            let root = self.path(root);
+            if root.exists() {
+                check_no_strays(&root, &listed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Persons and installations files must match the catalog; event files are checked by
+    /// [`Snapshot::verify_event_files`] because reading thousands of footers costs time.
+    fn check_table_schemas(&self) -> Result<()> {
+        let cat = &self.manifest.catalog;
+        for (files, schema) in [
+            (&self.manifest.persons, schema::persons_schema(cat)),
+            (
+                &self.manifest.installations,
+                schema::installations_schema(cat),
+            ),
+        ] {
+            for f in files {
+                self.check_file_schema(&f.path, &schema)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every event file's footer and checks its schema against the catalog.
+    pub fn verify_event_files(&self) -> Result<()> {
+        for e in &self.manifest.events {
+            let def = self
+                .manifest
+                .catalog
+                .event(&e.event)
+                .expect("manifest validated");
+            self.check_file_schema(&e.file.path, &schema::event_schema(def))?;
+        }
+        Ok(())
+    }
+
+    fn check_file_schema(&self, rel: &str, expected: &arrow::datatypes::Schema) -> Result<()> {
+        let path = self.path(rel);
+        let file = std::fs::File::open(&path).at(&path)?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::data(&path, format!("not a readable Parquet file: {e}")))?;
+        schema::check_compatible(expected, builder.schema())
+            .map_err(|m| Error::data(&path, format!("schema disagrees with the catalog: {m}")))
+    }
+
+    /// Registers `persons`, `installations`, `events` and one `event_<Name>` table per event
+    /// definition in the session.
+    pub async fn register(&self, ctx: &datafusion::prelude::SessionContext) -> Result<()> {
+        register::register(self, ctx).await
+    }
+}
+
+fn check_no_strays(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let path = entry.path();
+        if entry.file_type().at(&path)?.is_dir() {
+            check_no_strays(&path, listed)?;
+        } else if !listed.contains(&path) {
+            return Err(Error::data(
+                &path,
+                "file in the event history is not listed in the manifest",
+            ));
+        }
+    }
+    Ok(())
+}

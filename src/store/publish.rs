@@ -1,0 +1,180 @@
+//! Writing a snapshot atomically.
+//!
+//! Everything is written under `<store>/.staging/<id>/`, each file fsynced; the manifest is written
+//! last; then the directory is renamed to `<store>/snapshots/<id>/` and the parent fsynced. Readers
+//! only look in `snapshots/`, so a crash at any moment leaves either no new snapshot or a whole one,
+//! and earlier snapshots are never touched.
+
+use super::manifest::{DataFile, Manifest, MANIFEST_FILE};
+use super::{SNAPSHOTS_DIR, STAGING_DIR};
+use crate::error::{Error, IoContext, Result};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Rows per row group: small enough that person_id and time statistics prune, large enough that
+/// metadata stays a small fraction of the file.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+pub struct Staging {
+    store: PathBuf,
+    id: String,
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// Creates the store (if new) and a fresh staging directory for a snapshot created at `now`.
+    pub fn begin(store: &Path, now: DateTime<Utc>) -> Result<Staging> {
+        for sub in [SNAPSHOTS_DIR, STAGING_DIR] {
+            let p = store.join(sub);
+            std::fs::create_dir_all(&p).at(&p)?;
+        }
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &suffix[..8]);
+        let dir = store.join(STAGING_DIR).join(&id);
+        std::fs::create_dir(&dir).at(&dir)?;
+        Ok(Staging {
+            store: store.to_path_buf(),
+            id,
+            dir,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where `rel` is written now.
+    pub fn local_path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// How the manifest names `rel` once published (relative to the store root).
+    pub fn store_path(&self, rel: &str) -> String {
+        format!("{SNAPSHOTS_DIR}/{}/{rel}", self.id)
+    }
+
+    /// Opens a Parquet writer for `rel` inside the snapshot.
+    pub fn parquet_writer(
+        &self,
+        rel: &str,
+        schema: SchemaRef,
+        sorted_by: &[usize],
+    ) -> Result<ParquetFile> {
+        ParquetFile::create(
+            self.local_path(rel),
+            self.store_path(rel),
+            schema,
+            sorted_by,
+        )
+    }
+
+    /// Writes the manifest, syncs the tree and publishes it with one rename.
+    pub fn publish(self, manifest: &Manifest) -> Result<PathBuf> {
+        assert_eq!(
+            manifest.snapshot_id, self.id,
+            "manifest written for another snapshot"
+        );
+        manifest
+            .validate()
+            .map_err(|m| Error::data(&self.dir, format!("refusing to publish: {m}")))?;
+        let path = self.dir.join(MANIFEST_FILE);
+        std::fs::write(&path, manifest.to_json()).at(&path)?;
+        File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
+        sync_dirs(&self.dir)?;
+        let target = self.store.join(SNAPSHOTS_DIR).join(&self.id);
+        std::fs::rename(&self.dir, &target).at(&target)?;
+        sync_dir(&self.store.join(SNAPSHOTS_DIR))?;
+        sync_dir(&self.store.join(STAGING_DIR))?;
+        Ok(target)
+    }
+}
+
+/// Fsyncs every directory below (and including) `dir`, so renames and new entries are durable.
+fn sync_dirs(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        if entry.file_type().at(entry.path())?.is_dir() {
+            sync_dirs(&entry.path())?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).at(dir)
+}
+
+/// One Parquet file being written: snappy pages, page statistics, bounded row groups, and the
+/// sort order recorded in the footer.
+pub struct ParquetFile {
+    local: PathBuf,
+    store_path: String,
+    writer: ArrowWriter<File>,
+    /// A second handle on the same file, to fsync it after the writer closes it.
+    sync: File,
+}
+
+impl ParquetFile {
+    fn create(
+        local: PathBuf,
+        store_path: String,
+        schema: SchemaRef,
+        sorted_by: &[usize],
+    ) -> Result<ParquetFile> {
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).at(parent)?;
+        }
+        let file = File::create(&local).at(&local)?;
+        let sync = file.try_clone().at(&local)?;
+        let sorting = sorted_by
+            .iter()
+            .map(|&i| SortingColumn {
+                column_idx: i as i32,
+                descending: false,
+                nulls_first: false,
+            })
+            .collect::<Vec<_>>();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_sorting_columns((!sorting.is_empty()).then_some(sorting))
+            .set_created_by(format!("audience {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        Ok(ParquetFile {
+            local,
+            store_path,
+            writer,
+            sync,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer
+            .write(batch)
+            .map_err(|e| Error::data(&self.local, e.to_string()))
+    }
+
+    /// Finishes the footer and fsyncs the file.
+    pub fn finish(self) -> Result<DataFile> {
+        let meta = self
+            .writer
+            .close()
+            .map_err(|e| Error::data(&self.local, e.to_string()))?;
+        self.sync.sync_all().at(&self.local)?;
+        let bytes = self.sync.metadata().at(&self.local)?.len();
+        let rows = meta.file_metadata().num_rows() as u64;
+        Ok(DataFile {
+            path: self.store_path,
+            rows,
+            bytes,
+        })
+    }
+}

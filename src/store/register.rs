@@ -1,0 +1,115 @@
+//! Registers a snapshot's tables in a DataFusion session, so planning only has to build plans.
+
+use super::{schema, Snapshot};
+use crate::catalog::{self, EVENT_PARTITION};
+use crate::error::Result;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::logical_expr::SortExpr;
+use datafusion::prelude::{col, SessionContext};
+use std::sync::Arc;
+
+pub const PERSONS_TABLE: &str = "persons";
+pub const INSTALLATIONS_TABLE: &str = "installations";
+/// All events with the columns they share, partitioned by `event` and `day`.
+pub const EVENTS_TABLE: &str = "events";
+
+/// The table holding one event definition's history, partitioned by `day`.
+pub fn event_table(event: &str) -> String {
+    format!("event_{event}")
+}
+
+pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Result<()> {
+    let m = &snapshot.manifest;
+    let cat = &m.catalog;
+    let sorted = |cols: &[&str]| {
+        vec![cols
+            .iter()
+            .map(|c| col(*c).sort(true, false))
+            .collect::<Vec<SortExpr>>()]
+    };
+    let file_urls = |files: &[super::manifest::DataFile]| -> Result<Vec<ListingTableUrl>> {
+        files
+            .iter()
+            .map(|f| url(snapshot, &f.path, false))
+            .collect()
+    };
+
+    let persons = listing(
+        file_urls(&m.persons)?,
+        schema::persons_schema(cat),
+        vec![],
+        sorted(&[catalog::PERSON_ID]),
+    )?;
+    ctx.register_table(PERSONS_TABLE, persons)?;
+    let installations = listing(
+        file_urls(&m.installations)?,
+        schema::installations_schema(cat),
+        vec![],
+        sorted(&[catalog::PERSON_ID, catalog::INSTALLATION_ID]),
+    )?;
+    ctx.register_table(INSTALLATIONS_TABLE, installations)?;
+
+    let event_order = sorted(&[catalog::PERSON_ID, catalog::EVENT_TIME]);
+    let day = (m.partitioning.column().to_string(), DataType::Date32);
+    for def in &cat.events {
+        let roots = m
+            .event_roots
+            .iter()
+            .map(|r| {
+                url(
+                    snapshot,
+                    &format!("{r}/{EVENT_PARTITION}={}", def.name),
+                    true,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let table = listing(
+            roots,
+            schema::event_schema(def),
+            vec![day.clone()],
+            event_order.clone(),
+        )?;
+        ctx.register_table(event_table(&def.name).as_str(), table)?;
+    }
+    let roots = m
+        .event_roots
+        .iter()
+        .map(|r| url(snapshot, r, true))
+        .collect::<Result<Vec<_>>>()?;
+    let all = listing(
+        roots,
+        schema::common_event_schema(),
+        vec![(EVENT_PARTITION.to_string(), DataType::Utf8), day],
+        vec![],
+    )?;
+    ctx.register_table(EVENTS_TABLE, all)?;
+    Ok(())
+}
+
+fn url(snapshot: &Snapshot, rel: &str, dir: bool) -> Result<ListingTableUrl> {
+    let mut path = snapshot.path(rel).to_string_lossy().into_owned();
+    if dir && !path.ends_with('/') {
+        path.push('/');
+    }
+    Ok(ListingTableUrl::parse(path)?)
+}
+
+fn listing(
+    urls: Vec<ListingTableUrl>,
+    file_schema: SchemaRef,
+    partitions: Vec<(String, DataType)>,
+    order: Vec<Vec<SortExpr>>,
+) -> Result<Arc<ListingTable>> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions)
+        .with_file_sort_order(order);
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}

@@ -1,0 +1,103 @@
+//! Arrow schemas of the snapshot tables, derived from the catalog (the catalog is the truth).
+
+use crate::catalog::{self, AttributeDef, Catalog, EventDef, ValueType};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::sync::Arc;
+
+/// All timestamps are stored as microseconds since the epoch, UTC.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+pub fn string_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
+/// Physical type of a catalog type. Surrogate keys are the one exception: `Number` but Int64.
+pub fn arrow_type(ty: ValueType, column: &str) -> DataType {
+    match ty {
+        ValueType::Number if is_key(column) => DataType::Int64,
+        ValueType::Number => DataType::Float64,
+        ValueType::String | ValueType::Version => DataType::Utf8,
+        ValueType::Boolean => DataType::Boolean,
+        ValueType::Date => DataType::Date32,
+        ValueType::Timestamp => timestamp_type(),
+        ValueType::StringList => string_list_type(),
+    }
+}
+
+fn is_key(column: &str) -> bool {
+    column == catalog::PERSON_ID || column == catalog::INSTALLATION_ID
+}
+
+fn attribute_fields(attrs: &[AttributeDef]) -> Vec<Field> {
+    attrs
+        .iter()
+        .map(|a| Field::new(&a.column, arrow_type(a.ty, &a.column), a.nullable))
+        .collect()
+}
+
+pub fn persons_schema(catalog: &Catalog) -> SchemaRef {
+    Arc::new(Schema::new(attribute_fields(&catalog.person)))
+}
+
+/// Installations carry their owner's `person_id` (never null) besides the catalog attributes.
+pub fn installations_schema(catalog: &Catalog) -> SchemaRef {
+    let mut fields = attribute_fields(&catalog.installation);
+    fields.insert(2, Field::new(catalog::PERSON_ID, DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of one event definition's files (without the hive partition columns).
+pub fn event_schema(event: &EventDef) -> SchemaRef {
+    let mut fields = vec![
+        Field::new(catalog::EVENT_TIME, timestamp_type(), false),
+        Field::new(catalog::PERSON_ID, DataType::Int64, false),
+        Field::new(catalog::INSTALLATION_ID, DataType::Int64, true),
+    ];
+    fields.extend(
+        event
+            .properties
+            .iter()
+            .map(|p| Field::new(&p.column, arrow_type(p.ty, &p.column), true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// The columns all event definitions share: the schema of the cross-event `events` table.
+pub fn common_event_schema() -> SchemaRef {
+    let none = EventDef {
+        name: String::new(),
+        standard: true,
+        properties: vec![],
+    };
+    event_schema(&none)
+}
+
+/// Checks that a file's schema has every expected column with the expected type.
+/// Extra columns are tolerated (a newer writer may add some); missing or retyped ones are not.
+pub fn check_compatible(expected: &Schema, actual: &Schema) -> Result<(), String> {
+    for field in expected.fields() {
+        match actual.field_with_name(field.name()) {
+            Err(_) => return Err(format!("column `{}` is missing", field.name())),
+            Ok(found) if !types_match(field.data_type(), found.data_type()) => {
+                return Err(format!(
+                    "column `{}` has type {} but the catalog declares {}",
+                    field.name(),
+                    found.data_type(),
+                    field.data_type()
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// List element names differ between writers ("item" vs "element"); only the element type matters.
+fn types_match(expected: &DataType, actual: &DataType) -> bool {
+    match (expected, actual) {
+        (DataType::List(a), DataType::List(b)) => a.data_type() == b.data_type(),
+        _ => expected == actual,
+    }
+}
