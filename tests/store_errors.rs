@@ -1,0 +1,330 @@
+//! Bad input and crashes: every failure is a clear error naming the file, exit code 2, and the
+//! previous snapshot always stays readable.
+
+mod common;
+
+use assert_cmd::Command;
+use audience::store::manifest::{Manifest, Partitioning};
+use audience::store::publish::Staging;
+use audience::store::Store;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn audience() -> Command {
+    let mut cmd = Command::cargo_bin("audience").unwrap();
+    cmd.env_remove("AUDIENCE_STORE");
+    cmd
+}
+
+fn info(store: &Path) -> assert_cmd::assert::Assert {
+    audience().arg("--store").arg(store).arg("info").assert()
+}
+
+fn only_snapshot_dir(store: &Path) -> PathBuf {
+    let ids = Store::open(store).unwrap().snapshot_ids().unwrap();
+    store.join("snapshots").join(&ids[0])
+}
+
+fn manifest_path(store: &Path) -> PathBuf {
+    only_snapshot_dir(store).join("manifest.json")
+}
+
+#[test]
+fn info_prints_catalog_and_counts() {
+    info(common::shared_store())
+        .success()
+        .stdout(predicate::str::contains("600 persons"))
+        .stdout(predicate::str::contains("custom.favoriteTeam"))
+        .stdout(predicate::str::contains(
+            "Purchase(amount: number, currency: string, category: string)",
+        ));
+    let out = audience()
+        .arg("--store")
+        .arg(common::shared_store())
+        .args(["info", "--format", "json", "--verify"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["row_counts"]["persons"], 600);
+    assert_eq!(json["partitioning"], "day");
+    assert!(json["events"]["AppLaunch"]["rows"].as_u64().unwrap() > 1000);
+}
+
+#[test]
+fn missing_store_is_an_error_naming_it() {
+    info(Path::new("/nonexistent/store"))
+        .code(2)
+        .stderr(predicate::str::contains(
+            "/nonexistent/store: store directory does not exist",
+        ));
+    let empty = tempfile::tempdir().unwrap();
+    info(empty.path())
+        .code(2)
+        .stderr(predicate::str::contains("not an audience store"));
+}
+
+#[test]
+fn unknown_snapshot_lists_the_known_ones() {
+    let id = Store::open(common::shared_store())
+        .unwrap()
+        .snapshot_ids()
+        .unwrap()
+        .remove(0);
+    audience()
+        .arg("--store")
+        .arg(common::shared_store())
+        .args(["--snapshot", "nope", "info"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "no snapshot `nope` in this store (snapshots: {id})"
+        )));
+}
+
+#[test]
+fn corrupt_manifest_names_the_file() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let path = manifest_path(&store);
+    std::fs::write(&path, "{ \"format_version\": 1, \"snapshot_id\": ").unwrap();
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}: corrupt manifest",
+            path.display()
+        )));
+    std::fs::remove_file(&path).unwrap();
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains(path.display().to_string()));
+}
+
+#[test]
+fn unsupported_format_version_is_refused() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let path = manifest_path(&store);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(&path, text).unwrap();
+    info(&store).code(2).stderr(predicate::str::contains(
+        "format version 99 is not supported",
+    ));
+}
+
+#[test]
+fn manifest_naming_a_missing_file_is_an_error() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let manifest = Manifest::read(&manifest_path(&store)).unwrap();
+    let victim = store.join(&manifest.events[3].file.path);
+    std::fs::remove_file(&victim).unwrap();
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains(victim.display().to_string()))
+        .stderr(predicate::str::contains(
+            "file named by the manifest is unreadable",
+        ));
+}
+
+#[test]
+fn stray_file_in_the_history_is_an_error() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let stray =
+        only_snapshot_dir(&store).join("events/event=Purchase/day=2026-10-01/extra.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"PAR1").unwrap();
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains("not listed in the manifest"));
+}
+
+/// Replaces `rel` with a Parquet file whose `person_id` is a string, keeping the manifest's size.
+fn replace_with_wrong_schema(store: &Path, rel: &str) -> PathBuf {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let path = store.join(rel);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "person_id",
+        DataType::Utf8,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec!["p1"]))],
+    )
+    .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let mpath = manifest_path(store);
+    let mut manifest = Manifest::read(&mpath).unwrap();
+    for f in manifest
+        .persons
+        .iter_mut()
+        .chain(manifest.events.iter_mut().map(|e| &mut e.file))
+    {
+        if f.path == rel {
+            f.bytes = size;
+        }
+    }
+    std::fs::write(&mpath, manifest.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn schema_disagreeing_with_the_catalog_names_the_file() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let manifest = Manifest::read(&manifest_path(&store)).unwrap();
+    let path = replace_with_wrong_schema(&store, &manifest.persons[0].path);
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains(path.display().to_string()))
+        .stderr(predicate::str::contains(
+            "column `person_id` has type Utf8 but the catalog declares Int64",
+        ));
+
+    // Event files are checked by `info --verify` (reading every footer on each open costs time).
+    let (_tmp2, store) = common::copy_store(common::shared_store());
+    let rel = manifest
+        .events
+        .iter()
+        .find(|e| e.event == "Purchase")
+        .unwrap()
+        .file
+        .path
+        .clone();
+    let path = replace_with_wrong_schema(&store, &rel);
+    info(&store).success();
+    audience()
+        .arg("--store")
+        .arg(&store)
+        .args(["info", "--verify"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(path.display().to_string()))
+        .stderr(predicate::str::contains("column `event_time` is missing"));
+}
+
+#[test]
+fn generate_rejects_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    audience()
+        .args(["generate", "--persons", "0", "--out"])
+        .arg(dir.path().join("s"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--persons must be at least 1"));
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    audience()
+        .args(["generate", "--persons", "5", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a-file"));
+    audience()
+        .args(["generate", "--as-of", "yesterday", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a date"));
+}
+
+#[test]
+fn an_abandoned_write_leaves_the_previous_snapshot_latest() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let before = Store::open(&store)
+        .unwrap()
+        .snapshot(None)
+        .unwrap()
+        .manifest;
+    let staging = Staging::begin(&store, chrono::Utc::now() + chrono::Duration::days(1)).unwrap();
+    std::fs::write(staging.local_path("persons.parquet"), b"half a file").unwrap();
+    drop(staging); // the writer failed before publishing
+    let after = Store::open(&store)
+        .unwrap()
+        .snapshot(None)
+        .unwrap()
+        .manifest;
+    assert_eq!(before, after);
+    assert_eq!(
+        Store::open(&store).unwrap().snapshot_ids().unwrap().len(),
+        1
+    );
+}
+
+/// kill -9 at several moments of a real `audience generate`: the store always opens, its latest
+/// snapshot is either the old one or the complete new one, and its data reads back whole.
+#[test]
+fn killed_generate_never_leaves_a_half_snapshot() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let old = Store::open(&store)
+        .unwrap()
+        .snapshot(None)
+        .unwrap()
+        .manifest
+        .snapshot_id;
+    let bin = assert_cmd::cargo::cargo_bin("audience");
+    let mut published = 0;
+    for delay_ms in [30, 150, 400, 900, 1600, 3000] {
+        let mut child = std::process::Command::new(&bin)
+            .args([
+                "generate",
+                "--persons",
+                "4000",
+                "--days",
+                "120",
+                "--partition",
+                "month",
+                "--out",
+            ])
+            .arg(&store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let opened = Store::open(&store).unwrap();
+        let latest = opened.snapshot(None).unwrap();
+        if latest.manifest.snapshot_id != old {
+            published += 1;
+            assert_eq!(latest.manifest.row_counts.persons, 4000);
+        }
+        latest.verify_event_files().unwrap();
+        // Every published snapshot stays readable, including the original one.
+        opened.snapshot(Some(&old)).unwrap();
+    }
+    let ids = Store::open(&store).unwrap().snapshot_ids().unwrap();
+    assert_eq!(ids.len(), 1 + published);
+    assert!(
+        published < 6,
+        "no kill interrupted a write: the test proved nothing"
+    );
+}
+
+#[test]
+fn month_partitioned_store_has_few_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = audience::generate::generate(
+        &dir.path().join("s"),
+        &common::options(300, 90, 3, Partitioning::Month),
+    )
+    .unwrap();
+    assert!(
+        g.manifest.events.len() <= 8 * 4,
+        "{} files",
+        g.manifest.events.len()
+    );
+    assert!(g
+        .manifest
+        .events
+        .iter()
+        .all(|e| e.file.path.contains("/month=") && e.period.format("%d").to_string() == "01"));
+}

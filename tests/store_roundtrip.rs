@@ -1,0 +1,317 @@
+//! generate → read back: counts, catalog and the invariants of the data model, checked through
+//! the same DataFusion tables the engine queries.
+
+mod common;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use audience::catalog::Catalog;
+use audience::generate::generate;
+use audience::store::manifest::Partitioning;
+use audience::store::Store;
+use datafusion::prelude::SessionContext;
+
+async fn session(store: &std::path::Path) -> (SessionContext, audience::store::Snapshot) {
+    let snapshot = Store::open(store).unwrap().snapshot(None).unwrap();
+    let ctx = SessionContext::new();
+    snapshot.register(&ctx).await.unwrap();
+    (ctx, snapshot)
+}
+
+async fn query(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    ctx.sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap()
+}
+
+/// A query returning one Int64 value.
+async fn scalar(ctx: &SessionContext, sql: &str) -> i64 {
+    let batches = query(ctx, sql).await;
+    let col = batches[0].column(0);
+    assert_eq!(col.len(), 1, "{sql}");
+    col.as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn row_counts_and_catalog_round_trip() {
+    let (ctx, snap) = session(common::shared_store()).await;
+    let m = &snap.manifest;
+    assert_eq!(m.catalog, Catalog::sample());
+    assert_eq!(m.row_counts.persons, 600);
+    assert_eq!(
+        scalar(&ctx, "select count(*) from persons").await as u64,
+        m.row_counts.persons
+    );
+    assert_eq!(
+        scalar(&ctx, "select count(*) from installations").await as u64,
+        m.row_counts.installations
+    );
+    assert_eq!(
+        scalar(&ctx, "select count(*) from events").await as u64,
+        m.row_counts.events
+    );
+    let per_event: i64 = {
+        let mut total = 0;
+        for def in &m.catalog.events {
+            total += scalar(&ctx, &format!("select count(*) from event_{}", def.name)).await;
+        }
+        total
+    };
+    assert_eq!(per_event as u64, m.row_counts.events);
+    // Realistic proportions, loosely: ~60% identified, more installations than persons.
+    let identified = scalar(&ctx, "select count(*) from persons where identified").await;
+    assert!(
+        (300..=420).contains(&identified),
+        "identified persons: {identified}"
+    );
+    assert!(m.row_counts.installations > m.row_counts.persons);
+    // 60 days of history: at least ~10 events a person on average.
+    assert!(
+        m.row_counts.events > 10 * m.row_counts.persons,
+        "history too thin: {}",
+        m.row_counts.events
+    );
+}
+
+#[tokio::test]
+async fn one_primary_device_per_person_with_active_devices() {
+    let (ctx, _) = session(common::shared_store()).await;
+    let bad = scalar(
+        &ctx,
+        "select count(*) from (
+            select person_id,
+                   sum(case when primary_device then 1 else 0 end) as primaries,
+                   sum(case when state <> 'uninstalled' then 1 else 0 end) as active
+            from installations group by person_id)
+         where (active > 0 and primaries <> 1) or (active = 0 and primaries <> 0)",
+    )
+    .await;
+    assert_eq!(bad, 0);
+    assert_eq!(
+        scalar(
+            &ctx,
+            "select count(*) from installations where state = 'uninstalled' and primary_device"
+        )
+        .await,
+        0
+    );
+    // The test must be able to fail: there are persons with several active devices.
+    let multi = scalar(
+        &ctx,
+        "select count(*) from (select person_id from installations where state <> 'uninstalled'
+         group by person_id having count(*) > 1)",
+    )
+    .await;
+    assert!(multi > 10, "{multi}");
+}
+
+#[tokio::test]
+async fn installations_link_to_the_right_kind_of_person() {
+    let (ctx, _) = session(common::shared_store()).await;
+    let orphans = scalar(&ctx, "select count(*) from installations i left join persons p using (person_id) where p.person_id is null").await;
+    assert_eq!(orphans, 0);
+    let wrong = scalar(
+        &ctx,
+        "select count(*) from installations i join persons p using (person_id)
+         where (i.state in ('anonymous', 'depersonalized') and p.identified)
+            or (i.state = 'personalized' and not p.identified)",
+    )
+    .await;
+    assert_eq!(wrong, 0);
+    assert!(
+        scalar(
+            &ctx,
+            "select count(*) from installations where state = 'depersonalized'"
+        )
+        .await
+            > 0
+    );
+    let dup = scalar(
+        &ctx,
+        "select count(*) - count(distinct push_registration_id) from installations",
+    )
+    .await;
+    assert_eq!(dup, 0);
+}
+
+#[tokio::test]
+async fn app_launches_are_more_than_30_seconds_apart() {
+    let (ctx, _) = session(common::shared_store()).await;
+    let batches = query(
+        &ctx,
+        "select count(*), min(gap) from (
+            select arrow_cast(event_time, 'Int64') - lag(arrow_cast(event_time, 'Int64'))
+                   over (partition by installation_id order by event_time) as gap
+            from event_AppLaunch) where gap is not null",
+    )
+    .await;
+    let pairs = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+    let min_gap = batches[0].column(1).as_primitive::<Int64Type>().value(0);
+    assert!(pairs > 1000, "{pairs}");
+    assert!(
+        min_gap > 30_000_000,
+        "two AppLaunch events {min_gap} µs apart"
+    );
+}
+
+#[tokio::test]
+async fn events_lie_in_the_history_and_in_their_partition() {
+    let (ctx, snap) = session(common::shared_store()).await;
+    let m = &snap.manifest;
+    let outside = scalar(
+        &ctx,
+        &format!(
+            "select count(*) from events where event_time < timestamp '{}' or event_time >= timestamp '{}'
+             or day <> arrow_cast(event_time, 'Date32')",
+            m.history_start.to_rfc3339(),
+            m.as_of.to_rfc3339()
+        ),
+    )
+    .await;
+    assert_eq!(outside, 0);
+}
+
+#[tokio::test]
+async fn lifecycle_events_match_the_installations() {
+    let (ctx, _) = session(common::shared_store()).await;
+    // Every installation has exactly one Install event, at installed_at, by a device of its own.
+    let bad_installs = scalar(
+        &ctx,
+        "select count(*) from installations i left join event_Install e using (installation_id)
+         where e.event_time is null or e.event_time <> i.installed_at",
+    )
+    .await;
+    assert_eq!(bad_installs, 0);
+    assert_eq!(
+        scalar(
+            &ctx,
+            "select count(*) - count(distinct installation_id) from event_Install"
+        )
+        .await,
+        0
+    );
+    // Uninstalled ⇔ an Uninstall event at uninstalled_at; nothing after it.
+    let bad_uninstalls = scalar(
+        &ctx,
+        "select count(*) from installations i full join event_Uninstall e using (installation_id)
+         where i.installation_id is null
+            or (i.state = 'uninstalled') <> (e.event_time is not null)
+            or e.event_time <> i.uninstalled_at",
+    )
+    .await;
+    assert_eq!(bad_uninstalls, 0);
+    assert!(scalar(&ctx, "select count(*) from event_Uninstall").await > 0);
+    let after = scalar(
+        &ctx,
+        "select count(*) from events e join installations i using (installation_id)
+         where i.uninstalled_at is not null and e.event_time > i.uninstalled_at",
+    )
+    .await;
+    assert_eq!(after, 0);
+    let before_install = scalar(
+        &ctx,
+        "select count(*) from events e join installations i using (installation_id) where e.event_time < i.installed_at",
+    )
+    .await;
+    assert_eq!(before_install, 0);
+    // After a depersonalize, the device's events belong to its new anonymous person; before, to
+    // the identified person it left.
+    let misfiled = scalar(
+        &ctx,
+        "select count(*) from events e
+           join installations i on i.installation_id = e.installation_id
+           join event_Depersonalize d on d.installation_id = e.installation_id
+         where (e.event_time > d.event_time and e.person_id <> i.person_id)
+            or (e.event_time < d.event_time and e.person_id = i.person_id)",
+    )
+    .await;
+    assert_eq!(misfiled, 0);
+}
+
+#[tokio::test]
+async fn event_files_are_sorted_by_person_then_time() {
+    let snap = Store::open(common::shared_store())
+        .unwrap()
+        .snapshot(None)
+        .unwrap();
+    for e in snap
+        .manifest
+        .events
+        .iter()
+        .filter(|e| e.event == "AppLaunch")
+        .take(20)
+    {
+        let file = std::fs::File::open(snap.path(&e.file.path)).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1 << 20).unwrap();
+        let mut previous: Option<(i64, i64)> = None;
+        for batch in reader {
+            let batch = batch.unwrap();
+            let time = batch
+                .column(0)
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let person = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                let key = (person.value(i), time.value(i));
+                assert!(
+                    previous.is_none_or(|p| p <= key),
+                    "{} is not sorted",
+                    e.file.path
+                );
+                previous = Some(key);
+            }
+        }
+    }
+}
+
+#[test]
+fn generation_is_deterministic_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = common::options(150, 20, 5, Partitioning::Month);
+    let a = generate(&dir.path().join("a"), &opts).unwrap();
+    let b = generate(
+        &dir.path().join("b"),
+        &GenerateOptions {
+            threads: 1,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_ne!(a.snapshot_id, b.snapshot_id);
+    let files = |g: &audience::generate::Generated| {
+        let m = &g.manifest;
+        m.persons
+            .iter()
+            .chain(&m.installations)
+            .chain(m.events.iter().map(|e| &e.file))
+            .count()
+    };
+    assert_eq!(files(&a), files(&b));
+    for (fa, fb) in a.manifest.events.iter().zip(&b.manifest.events) {
+        assert_eq!(
+            (fa.event.as_str(), fa.period, fa.file.rows),
+            (fb.event.as_str(), fb.period, fb.file.rows)
+        );
+    }
+    for rel in ["persons.parquet", "installations.parquet"] {
+        assert_eq!(
+            std::fs::read(a.dir.join(rel)).unwrap(),
+            std::fs::read(b.dir.join(rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+    let c = generate(
+        &dir.path().join("c"),
+        &common::options(150, 20, 6, Partitioning::Month),
+    )
+    .unwrap();
+    assert_ne!(
+        std::fs::read(a.dir.join("persons.parquet")).unwrap(),
+        std::fs::read(c.dir.join("persons.parquet")).unwrap()
+    );
+}
+
+use audience::generate::GenerateOptions;
