@@ -88,15 +88,15 @@ impl Rng {
     }
 
     /// An item of a `(value, weight)` table.
-    pub fn pick<'a, T>(&mut self, table: &'a [(T, f64)]) -> &'a T {
+    pub fn pick<T: Copy>(&mut self, table: &[(T, f64)]) -> T {
         let mut x = self.f64() * table.iter().map(|(_, w)| w).sum::<f64>();
         for (v, w) in table {
             if x < *w {
-                return v;
+                return *v;
             }
             x -= w;
         }
-        &table[table.len() - 1].0
+        table[table.len() - 1].0
     }
 }
 

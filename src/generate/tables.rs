@@ -88,7 +88,7 @@ fn profile(w: &World, pid: usize) -> Profile {
     let mut r = Rng::new(w.seed, &[pid as u64, 0x70726f66]);
     let c = &vocab::COUNTRIES[w.persons[pid].country as usize];
     let gender = r.pick(vocab::GENDERS);
-    let first_name = if *gender == "male" {
+    let first_name = if gender == "male" {
         c.first_male[r.below(c.first_male.len())]
     } else {
         c.first_female[r.below(c.first_female.len())]
@@ -128,7 +128,7 @@ fn profile(w: &World, pid: usize) -> Profile {
         phones: (!phones.is_empty()).then_some(phones),
         first_name,
         last_name,
-        gender: r.chance(0.9).then_some(*gender),
+        gender: r.chance(0.9).then_some(gender),
         birth_date: r
             .chance(0.7)
             .then(|| date_of(w.as_of) - (age_years * 365.25) as i32),
@@ -248,8 +248,8 @@ fn hardware(w: &World, id: usize, d: &Device, last_seen: i64) -> Hardware {
     Hardware {
         maker,
         model,
-        os_version: *r.pick(vocab::os_versions(platform)),
-        sdk_version: *r.pick(vocab::SDK_VERSIONS),
+        os_version: r.pick(vocab::os_versions(platform)),
+        sdk_version: r.pick(vocab::SDK_VERSIONS),
         app_version,
         push_token,
         push_enabled,
@@ -257,7 +257,7 @@ fn hardware(w: &World, id: usize, d: &Device, last_seen: i64) -> Hardware {
         notifications: push_enabled && r.chance(if platform == "iOS" { 0.8 } else { 0.93 }),
         geofencing: r.chance(0.2),
         secure: r.chance(0.82),
-        theme: r.chance(0.7).then(|| *r.pick(vocab::THEMES)),
+        theme: r.chance(0.7).then(|| r.pick(vocab::THEMES)),
         push_opt_in: push_enabled
             .then(|| date_of(d.installed_at + (r.f64().powi(4) * opt_in_span as f64) as i64)),
     }

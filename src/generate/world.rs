@@ -12,6 +12,8 @@ pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
 /// "Never" for optional lifecycle times.
 pub const NEVER: i64 = i64::MAX;
 
+/// Names the random stream of the world plan (other streams are keyed by ids).
+const WORLD_STREAM: u64 = 0x776f_726c;
 /// Share of persons that are identified (the rest are anonymous).
 const IDENTIFIED_SHARE: f64 = 0.6;
 /// Devices per identified person: 1, 2 or 3.
@@ -83,7 +85,7 @@ pub struct World {
 
 impl World {
     pub fn plan(seed: u64, persons: usize, start: i64, as_of: i64) -> World {
-        let mut rng = Rng::new(seed, &[0x77_6f_72_6c_64]);
+        let mut rng = Rng::new(seed, &[WORLD_STREAM]);
         let span = as_of - start;
         let country_weights: Vec<f64> = vocab::COUNTRIES.iter().map(|c| c.weight).collect();
         let platform_weights: Vec<f64> = vocab::PLATFORMS.iter().map(|p| p.1).collect();

@@ -1,0 +1,5 @@
+//! Executing plans: the session and its resources.
+
+pub mod session;
+
+pub use session::{open_session, parse_size, SessionOptions};

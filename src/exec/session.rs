@@ -1,0 +1,89 @@
+//! The DataFusion session a command runs in: threads, memory limit (spilling where DataFusion
+//! can), and the snapshot's tables.
+
+use crate::error::{Error, Result};
+use crate::store::Snapshot;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Worker threads / target partitions (default: all cores).
+    pub threads: Option<usize>,
+    /// Memory pool size in bytes; operators that can spill do so past it, others fail cleanly.
+    pub memory_limit: Option<usize>,
+}
+
+/// A session with the snapshot's tables registered.
+pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<SessionContext> {
+    let mut config = SessionConfig::new().with_information_schema(false);
+    if let Some(n) = opts.threads {
+        if n == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        config = config.with_target_partitions(n);
+    }
+    // Parquet pruning and pushdown: the layout (sorted files, row-group statistics, day
+    // partitions) only pays off when the scan uses it.
+    let options = config.options_mut();
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = opts.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    snapshot.register(&ctx).await?;
+    Ok(ctx)
+}
+
+/// Parses `512MiB`, `2GB`, `1.5G`, `1048576` into bytes (binary and decimal units).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 512MiB, 2GB)"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    let bytes = value * factor;
+    if !(1.0..1e18).contains(&bytes) {
+        return Err(format!("`{s}` is not a usable memory size"));
+    }
+    Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("1.5gib").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("size unit"));
+        assert!(parse_size("0").is_err());
+    }
+}
