@@ -14,4 +14,5 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod generate;
+pub mod plan;
 pub mod store;

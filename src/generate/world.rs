@@ -17,7 +17,7 @@ const WORLD_STREAM: u64 = 0x776f_726c;
 /// Share of persons that are identified (the rest are anonymous).
 const IDENTIFIED_SHARE: f64 = 0.6;
 /// Devices per identified person: 1, 2 or 3.
-const DEVICES_PER_PERSON: [f64; 3] = [0.62, 0.28, 0.10];
+const DEVICES_PER_PERSON: [f64; 3] = [0.35, 0.40, 0.25];
 const DEPERSONALIZE_RATE: f64 = 0.05;
 const UNINSTALL_RATE_IDENTIFIED: f64 = 0.14;
 const UNINSTALL_RATE_ANONYMOUS: f64 = 0.28;
@@ -114,7 +114,7 @@ impl World {
                 continue;
             }
             // Activity is heavy-tailed: most people open the app rarely, a few all the time.
-            let activity = rng.lognormal(0.07, 1.5).min(40.0);
+            let activity = rng.lognormal(0.085, 1.5).min(40.0);
             let n = 1 + rng.weighted(&DEVICES_PER_PERSON);
             for _ in 0..n {
                 let installed_at = install_time(&mut rng);
@@ -165,7 +165,7 @@ impl World {
                 personalized_at: NEVER,
                 depersonalized_at: NEVER,
                 uninstalled_at: NEVER,
-                rate: rng.lognormal(0.04, 1.5).min(20.0) as f32,
+                rate: rng.lognormal(0.057, 1.5).min(20.0) as f32,
                 platform: rng.weighted(&platform_weights) as u8,
                 primary: false,
             };

@@ -1,0 +1,53 @@
+//! Running a LogicalPlan: counting, streaming rows, explaining.
+
+use crate::error::Result;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{displayable, SendableRecordBatchStream};
+use datafusion::prelude::lit;
+use datafusion::prelude::SessionContext;
+
+/// Number of rows the plan returns (computed by DataFusion, never by collecting the rows).
+pub async fn count_rows(ctx: &SessionContext, plan: LogicalPlan) -> Result<u64> {
+    let df = DataFrame::new(ctx.state(), plan).aggregate(vec![], vec![count(lit(1)).alias("n")])?;
+    let batches: Vec<RecordBatch> = df.collect().await?;
+    Ok(batches
+        .first()
+        .map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as u64)
+}
+
+/// The plan's rows as a stream of batches (bounded memory for large audiences).
+pub async fn stream(ctx: &SessionContext, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+    Ok(DataFrame::new(ctx.state(), plan).execute_stream().await?)
+}
+
+/// The optimized logical plan and the physical plan; with `analyze`, the physical plan is run and
+/// printed with its metrics (rows, time, files and row groups pruned).
+pub async fn explain(ctx: &SessionContext, plan: LogicalPlan, analyze: bool) -> Result<String> {
+    let state = ctx.state();
+    let optimized = state.optimize(&plan)?;
+    let physical = state.create_physical_plan(&optimized).await?;
+    let mut out = String::new();
+    out.push_str("== logical plan (optimized) ==\n");
+    out.push_str(&optimized.display_indent().to_string());
+    out.push_str("\n\n== physical plan ==\n");
+    if analyze {
+        let task = ctx.task_ctx();
+        let _ = datafusion::physical_plan::collect(physical.clone(), task).await?;
+        out.push_str(
+            &DisplayableExecutionPlan::with_metrics(physical.as_ref())
+                .indent(true)
+                .to_string(),
+        );
+        out.push_str(
+            "\n(metrics from running the plan; scans show files, row groups and rows pruned)\n",
+        );
+    } else {
+        out.push_str(&displayable(physical.as_ref()).indent(true).to_string());
+    }
+    Ok(out)
+}

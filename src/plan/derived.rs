@@ -1,0 +1,175 @@
+//! Expressions for derived fields and version ordering, built from DataFusion built-in functions
+//! only (so a plan serializes for Ballista without custom codecs).
+
+use arrow::datatypes::DataType;
+use chrono::{Datelike, Months, NaiveDate};
+use datafusion::functions::string::expr_fn::split_part;
+use datafusion::logical_expr::{cast, Expr};
+use datafusion::prelude::{coalesce, lit};
+
+/// Version strings compare numerically, part by part, on up to this many dotted parts.
+pub const VERSION_PARTS: usize = 4;
+
+/// The numeric parts of a version literal ("17.2" -> [17, 2, 0, 0]); non-numeric parts count as 0.
+pub fn version_parts(v: &str) -> [i64; VERSION_PARTS] {
+    let mut out = [0; VERSION_PARTS];
+    for (i, part) in v.split('.').take(VERSION_PARTS).enumerate() {
+        let digits: String = part
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        out[i] = digits.parse().unwrap_or(0);
+    }
+    out
+}
+
+/// Part `i` (0-based) of a version column as an integer (0 when absent or not a number).
+fn part(column: &Expr, i: usize) -> Expr {
+    let text = split_part(column.clone(), lit("."), lit(i as i64 + 1));
+    coalesce(vec![
+        Expr::TryCast(datafusion::logical_expr::TryCast::new(
+            Box::new(text),
+            DataType::Int64,
+        )),
+        lit(0i64),
+    ])
+}
+
+/// `column <op> literal` under version ordering. `op` is one of = != < <= > >=.
+/// The result is null when the column is null (the caller makes missing values false).
+pub fn version_compare(column: Expr, op: &str, literal: &str) -> Expr {
+    let want = version_parts(literal);
+    let parts: Vec<Expr> = (0..VERSION_PARTS).map(|i| part(&column, i)).collect();
+    // Lexicographic comparison of the part tuples, written as nested ands/ors.
+    let eq_all = parts
+        .iter()
+        .zip(want)
+        .map(|(p, w)| p.clone().eq(lit(w)))
+        .reduce(Expr::and)
+        .expect("parts");
+    let less = lexicographic(&parts, &want, true);
+    let greater = lexicographic(&parts, &want, false);
+    let guarded = |e: Expr| {
+        // Keep null for a null column so the two-valued wrapper can decide.
+        Expr::Case(datafusion::logical_expr::Case::new(
+            None,
+            vec![(
+                Box::new(column.clone().is_null()),
+                Box::new(lit(datafusion::scalar::ScalarValue::Boolean(None))),
+            )],
+            Some(Box::new(e)),
+        ))
+    };
+    guarded(match op {
+        "=" => eq_all,
+        "!=" => !eq_all,
+        "<" => less,
+        "<=" => less.or(eq_all),
+        ">" => greater,
+        ">=" => greater.or(eq_all),
+        other => unreachable!("not a comparison operator: {other}"),
+    })
+}
+
+fn lexicographic(parts: &[Expr], want: &[i64; VERSION_PARTS], less: bool) -> Expr {
+    // p0 < w0 or (p0 = w0 and (p1 < w1 or (p1 = w1 and ...)))
+    let mut acc: Option<Expr> = None;
+    for i in (0..VERSION_PARTS).rev() {
+        let cmp = if less {
+            parts[i].clone().lt(lit(want[i]))
+        } else {
+            parts[i].clone().gt(lit(want[i]))
+        };
+        acc = Some(match acc {
+            None => cmp,
+            Some(rest) => cmp.or(parts[i].clone().eq(lit(want[i])).and(rest)),
+        });
+    }
+    acc.expect("at least one part")
+}
+
+/// The same order on plain Rust values (for the reference evaluator and literal folding).
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    version_parts(a).cmp(&version_parts(b))
+}
+
+/// `randomBucket`: a stable hash of person_id into 0..=9999 (multiplicative hashing modulo a
+/// prime; ids are dense and below 2^31, so the product fits in an i64).
+pub fn random_bucket(person_id: Expr) -> Expr {
+    ((person_id * lit(RANDOM_BUCKET_MULTIPLIER) + lit(RANDOM_BUCKET_OFFSET))
+        % lit(RANDOM_BUCKET_PRIME))
+        % lit(10_000i64)
+}
+
+pub const RANDOM_BUCKET_MULTIPLIER: i64 = 2_654_435_761;
+pub const RANDOM_BUCKET_OFFSET: i64 = 40_503;
+pub const RANDOM_BUCKET_PRIME: i64 = 4_294_967_291;
+
+pub fn random_bucket_of(person_id: i64) -> i64 {
+    ((person_id * RANDOM_BUCKET_MULTIPLIER + RANDOM_BUCKET_OFFSET) % RANDOM_BUCKET_PRIME) % 10_000
+}
+
+/// The birth date at which a person turns `years` on `as_of`: `age >= n` ⇔ `birthDate <= born_by(n)`.
+/// Comparisons on `age` become comparisons on `birth_date`, which prune and push down.
+pub fn born_by(as_of: NaiveDate, years: u32) -> NaiveDate {
+    // 29 February birthdays count as 1 March in non-leap years, as chrono's month arithmetic does.
+    as_of
+        .checked_sub_months(Months::new(12 * years))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// Whole years between `birth` and `as_of` (the reference definition of `age`).
+pub fn age_on(birth: NaiveDate, as_of: NaiveDate) -> i32 {
+    let mut years = as_of.year() - birth.year();
+    if (as_of.month(), as_of.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years
+}
+
+/// Cast helper used by the planner for numeric comparisons on integer key columns.
+pub fn as_f64(e: Expr) -> Expr {
+    cast(e, DataType::Float64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_numerically() {
+        assert!(compare_versions("9.1", "17.2").is_lt());
+        assert!(compare_versions("17.2", "17.2.0").is_eq());
+        assert!(compare_versions("17.10", "17.9").is_gt());
+        assert_eq!(version_parts("5.12.0-beta"), [5, 12, 0, 0]);
+    }
+
+    #[test]
+    fn born_by_agrees_with_age_on() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        for (birth, age) in [
+            ((2008, 11, 1), 18),
+            ((2008, 11, 2), 17),
+            ((1990, 2, 28), 36),
+        ] {
+            let b = NaiveDate::from_ymd_opt(birth.0, birth.1, birth.2).unwrap();
+            assert_eq!(age_on(b, as_of), age);
+            assert_eq!(b <= born_by(as_of, 18), age >= 18);
+        }
+    }
+
+    #[test]
+    fn random_bucket_is_in_range_and_spread() {
+        let mut counts = [0u32; 10];
+        for id in 0..100_000 {
+            let b = random_bucket_of(id);
+            assert!((0..10_000).contains(&b));
+            counts[(b / 1000) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

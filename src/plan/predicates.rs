@@ -1,0 +1,80 @@
+//! Predicate building blocks with the segment language's semantics.
+//!
+//! Two-valued logic: a comparison on a missing value is false and `not p` is exactly the
+//! complement of `p`. In a filter, SQL's three-valued AND/OR already treat unknown like false
+//! (they are monotone), so only negation needs care: `not p` becomes `p IS NOT TRUE`.
+
+use datafusion::functions::expr_fn::regexp_like;
+use datafusion::functions_nested::expr_fn::{
+    array_has, array_has_all, array_has_any, cardinality, make_array,
+};
+use datafusion::logical_expr::{Expr, Like};
+use datafusion::prelude::lit;
+
+/// Two-valued `not`.
+pub fn not(p: Expr) -> Expr {
+    Expr::IsNotTrue(Box::new(p))
+}
+
+/// Case-insensitive substring / prefix / suffix match (ILIKE with the pattern's wildcards escaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringMatch {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+pub fn string_match(column: Expr, kind: StringMatch, needle: &str) -> Expr {
+    let escaped: String = needle
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = match kind {
+        StringMatch::Contains => format!("%{escaped}%"),
+        StringMatch::StartsWith => format!("{escaped}%"),
+        StringMatch::EndsWith => format!("%{escaped}"),
+    };
+    Expr::Like(Like::new(
+        false,
+        Box::new(column),
+        Box::new(lit(pattern)),
+        Some('\\'),
+        true,
+    ))
+}
+
+/// Regular-expression match (Rust regex syntax), case-sensitive unless the pattern says `(?i)`.
+pub fn regex_match(column: Expr, pattern: &str) -> Expr {
+    regexp_like(column, lit(pattern), None)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListMatch {
+    Has,
+    Any,
+    All,
+}
+
+pub fn list_has(column: Expr, kind: ListMatch, values: &[String]) -> Expr {
+    let array = || make_array(values.iter().map(|v| lit(v.as_str())).collect());
+    match kind {
+        ListMatch::Has => array_has(column, lit(values[0].as_str())),
+        ListMatch::Any => array_has_any(column, array()),
+        ListMatch::All => array_has_all(column, array()),
+    }
+}
+
+/// `is set`: present, and for a list not empty.
+pub fn is_set(column: Expr, is_list: bool) -> Expr {
+    if is_list {
+        column
+            .clone()
+            .is_not_null()
+            .and(cardinality(column).gt(lit(0u64)))
+    } else {
+        column.is_not_null()
+    }
+}

@@ -1,0 +1,108 @@
+//! Where the planner gets its tables from. Planning is a pure function of the typed segment and
+//! the table *schemas*: tests plan against schema-only sources built from the catalog, commands
+//! against the snapshot's registered ListingTables.
+
+use crate::catalog::{Catalog, EVENT_PARTITION};
+use crate::error::Result;
+use crate::store::manifest::Partitioning;
+use crate::store::{event_table, schema, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::builder::LogicalTableSource;
+use datafusion::logical_expr::TableSource;
+use datafusion::prelude::SessionContext;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The tables of one snapshot, by name (`persons`, `installations`, `event_<Name>`, `events`).
+#[derive(Clone)]
+pub struct TableSources {
+    tables: HashMap<String, Arc<dyn TableSource>>,
+    /// The time partition column of event tables (`day` or `month`).
+    pub period_column: &'static str,
+    pub partitioning: Partitioning,
+}
+
+impl std::fmt::Debug for TableSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableSources")
+            .field("tables", &self.tables.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn all_table_names(catalog: &Catalog) -> Vec<String> {
+    let mut names = vec![
+        PERSONS_TABLE.to_string(),
+        INSTALLATIONS_TABLE.to_string(),
+        EVENTS_TABLE.to_string(),
+    ];
+    names.extend(catalog.events.iter().map(|e| event_table(&e.name)));
+    names
+}
+
+impl TableSources {
+    /// The snapshot's tables as registered in `ctx`.
+    pub async fn from_session(
+        ctx: &SessionContext,
+        catalog: &Catalog,
+        partitioning: Partitioning,
+    ) -> Result<TableSources> {
+        let mut tables = HashMap::new();
+        for name in all_table_names(catalog) {
+            let provider = ctx.table_provider(name.as_str()).await?;
+            tables.insert(name, provider_as_source(provider));
+        }
+        Ok(TableSources {
+            tables,
+            period_column: partitioning.column(),
+            partitioning,
+        })
+    }
+
+    /// Schema-only tables derived from the catalog: for planning without data (plan tests).
+    pub fn from_catalog(catalog: &Catalog, partitioning: Partitioning) -> TableSources {
+        let period = partitioning.column();
+        let with_partitions = |file: SchemaRef, extra: &[(&str, DataType)]| -> SchemaRef {
+            let mut fields: Vec<Field> = file.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(extra.iter().map(|(n, t)| Field::new(*n, t.clone(), false)));
+            Arc::new(Schema::new(fields))
+        };
+        let source =
+            |s: SchemaRef| -> Arc<dyn TableSource> { Arc::new(LogicalTableSource::new(s)) };
+        let mut tables = HashMap::new();
+        tables.insert(
+            PERSONS_TABLE.to_string(),
+            source(schema::persons_schema(catalog)),
+        );
+        tables.insert(
+            INSTALLATIONS_TABLE.to_string(),
+            source(schema::installations_schema(catalog)),
+        );
+        for def in &catalog.events {
+            let s = with_partitions(schema::event_schema(def), &[(period, DataType::Date32)]);
+            tables.insert(event_table(&def.name), source(s));
+        }
+        let all = with_partitions(
+            schema::common_event_schema(),
+            &[
+                (EVENT_PARTITION, DataType::Utf8),
+                (period, DataType::Date32),
+            ],
+        );
+        tables.insert(EVENTS_TABLE.to_string(), source(all));
+        TableSources {
+            tables,
+            period_column: period,
+            partitioning,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {
+        self.tables.get(name).cloned().ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "internal error: no table `{name}` registered"
+            ))
+        })
+    }
+}
