@@ -1,8 +1,10 @@
 //! The `audience` command line: one subcommand per job; data on stdout, diagnostics and progress
 //! on stderr; exit 0 ok, 1 segment error, 2 data/IO/usage error.
 
+mod check;
 mod generate;
 mod info;
+pub mod segment_arg;
 mod sql;
 
 use crate::error::{Error, Result};
@@ -34,8 +36,25 @@ pub enum Command {
     Generate(generate::Args),
     /// Print a snapshot's catalog and row counts.
     Info(info::Args),
+    /// Check a segment: print its diagnostics, or the resolved segment.
+    Check(check::CheckArgs),
+    /// Print a segment in canonical form.
+    Fmt(check::FmtArgs),
     /// Run SQL over a snapshot's tables (for inspection and benchmark baselines).
     Sql(sql::Args),
+}
+
+/// How a command failed: a segment error (exit 1, already rendered) or anything else (exit 2).
+#[derive(Debug)]
+pub enum Failure {
+    Segment(String),
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,18 +83,27 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Segment(rendered)) => {
+            eprint!("{rendered}");
+            if !rendered.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Error(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<()> {
+fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Generate(args) => generate::run(cli, args),
-        Command::Info(args) => info::run(cli, args),
-        Command::Sql(args) => sql::run(cli, args),
+        Command::Generate(args) => Ok(generate::run(cli, args)?),
+        Command::Info(args) => Ok(info::run(cli, args)?),
+        Command::Check(args) => check::run_check(cli, args),
+        Command::Fmt(args) => check::run_fmt(cli, args),
+        Command::Sql(args) => Ok(sql::run(cli, args)?),
     }
 }
 

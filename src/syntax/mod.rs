@@ -1,0 +1,6 @@
+//! Stage 1, parse: segment text → AST with byte spans.
+
+pub mod ast;
+mod parser;
+
+pub use parser::{parse, MAX_DEPTH, MAX_SEGMENT_BYTES};

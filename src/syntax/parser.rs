@@ -1,0 +1,907 @@
+//! The segment parser: recursive descent over nom's character-level combinators.
+//!
+//! Each function's doc comment carries its EBNF rule (grammar/segment.ebnf is the whole grammar).
+//! Failures at commit points (after `(`, after an operator, …) are `nom::Err::Failure` with a
+//! plain-language message and the byte offset, so the user sees what was expected where.
+
+use super::ast::*;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use chrono::{DateTime, NaiveDate, Utc};
+use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::character::complete::{char, digit1};
+use nom::combinator::{opt, recognize};
+use nom::error::{ErrorKind, ParseError};
+use nom::{IResult, Parser};
+use std::cell::Cell;
+
+/// Segments longer than this are refused (they are typed by people, or generated from lists).
+pub const MAX_SEGMENT_BYTES: usize = 64 * 1024;
+/// Nesting deeper than this (parentheses, `not`, `where`) is refused instead of risking the stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// A parse failure at a byte offset (counted from the end while parsing: nom sees suffixes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PErr {
+    remaining: usize,
+    end: Option<usize>,
+    message: Option<String>,
+    hint: Option<String>,
+}
+
+impl<'a> ParseError<&'a str> for PErr {
+    fn from_error_kind(input: &'a str, _: ErrorKind) -> Self {
+        PErr {
+            remaining: input.len(),
+            end: None,
+            message: None,
+            hint: None,
+        }
+    }
+    fn append(_: &'a str, _: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+type Res<'a, T> = IResult<&'a str, T, PErr>;
+
+struct P<'a> {
+    src: &'a str,
+    depth: Cell<usize>,
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// What the next token looks like, for messages: `foo`, `)` or "the end of the segment".
+fn describe(i: &str) -> String {
+    let i = i.trim_start();
+    match i.chars().next() {
+        None => "the end of the segment".into(),
+        Some(c) if is_ident_char(c) => format!(
+            "`{}`",
+            i.chars()
+                .take_while(|c| is_ident_char(*c) || *c == '.')
+                .collect::<String>()
+        ),
+        Some('"') => "a string".into(),
+        Some(c) => format!("`{c}`"),
+    }
+}
+
+impl<'a> P<'a> {
+    fn pos(&self, i: &str) -> usize {
+        self.src.len() - i.len()
+    }
+
+    fn fail<T>(&self, i: &'a str, message: impl Into<String>) -> Res<'a, T> {
+        Err(nom::Err::Failure(PErr {
+            remaining: i.len(),
+            end: None,
+            message: Some(message.into()),
+            hint: None,
+        }))
+    }
+
+    fn fail_hint<T>(
+        &self,
+        i: &'a str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Res<'a, T> {
+        Err(nom::Err::Failure(PErr {
+            remaining: i.len(),
+            end: None,
+            message: Some(message.into()),
+            hint: Some(hint.into()),
+        }))
+    }
+
+    fn backtrack<T>(&self, i: &'a str) -> Res<'a, T> {
+        Err(nom::Err::Error(PErr::from_error_kind(i, ErrorKind::Tag)))
+    }
+
+    /// Whitespace and `#` comments.
+    fn ws(&self, mut i: &'a str) -> &'a str {
+        loop {
+            let t = i.trim_start();
+            if let Some(rest) = t.strip_prefix('#') {
+                i = rest.find('\n').map_or("", |n| &rest[n..]);
+            } else {
+                return t;
+            }
+        }
+    }
+
+    /// A keyword, matched whole and case-insensitively (`and` does not match `andromeda`).
+    fn kw(&self, i: &'a str, word: &str) -> Option<&'a str> {
+        let t = self.ws(i);
+        if t.len() >= word.len()
+            && t.is_char_boundary(word.len())
+            && t[..word.len()].eq_ignore_ascii_case(word)
+        {
+            let rest = &t[word.len()..];
+            if !rest.chars().next().is_some_and(is_ident_char) {
+                return Some(rest);
+            }
+        }
+        None
+    }
+
+    fn punct(&self, i: &'a str, p: &str) -> Option<&'a str> {
+        self.ws(i).strip_prefix(p)
+    }
+
+    /// Runs a nested parse with enough stack (frames are large in debug builds).
+    fn nested<T>(&self, f: impl FnOnce() -> T) -> T {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+    }
+
+    fn enter(&self, i: &'a str) -> Res<'a, ()> {
+        let d = self.depth.get() + 1;
+        if d > MAX_DEPTH {
+            return self.fail(
+                i,
+                format!("the segment nests deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        self.depth.set(d);
+        Ok((i, ()))
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get() - 1);
+    }
+
+    /// `segment = or_expr ;`
+    fn segment(&self, i: &'a str) -> Res<'a, Segment> {
+        if self.ws(i).is_empty() {
+            return self.fail(self.ws(i), "the segment is empty: expected a condition");
+        }
+        let (i, root) = self.or_expr(i)?;
+        let rest = self.ws(i);
+        if !rest.is_empty() {
+            if self.punct(rest, ")").is_some() {
+                return self.fail(rest, "unexpected `)`: there is no `(` for it to close");
+            }
+            return self.fail(
+                rest,
+                format!(
+                    "unexpected {}: expected `and`, `or` or the end of the segment",
+                    describe(rest)
+                ),
+            );
+        }
+        Ok((rest, Segment { root }))
+    }
+
+    /// `or_expr = and_expr , { "or" , and_expr } ;`
+    fn or_expr(&self, i: &'a str) -> Res<'a, Pred> {
+        let (mut i, first) = self.and_expr(i)?;
+        let mut items = vec![first];
+        while let Some(rest) = self.kw(i, "or") {
+            let (rest, p) = self.required(rest, "or", |s, i| s.and_expr(i))?;
+            items.push(p);
+            i = rest;
+        }
+        Ok((
+            i,
+            if items.len() == 1 {
+                items.pop().expect("one")
+            } else {
+                Pred::Or(items)
+            },
+        ))
+    }
+
+    /// `and_expr = not_expr , { "and" , not_expr } ;`
+    fn and_expr(&self, i: &'a str) -> Res<'a, Pred> {
+        let (mut i, first) = self.not_expr(i)?;
+        let mut items = vec![first];
+        while let Some(rest) = self.kw(i, "and") {
+            let (rest, p) = self.required(rest, "and", |s, i| s.not_expr(i))?;
+            items.push(p);
+            i = rest;
+        }
+        Ok((
+            i,
+            if items.len() == 1 {
+                items.pop().expect("one")
+            } else {
+                Pred::And(items)
+            },
+        ))
+    }
+
+    /// After an operator, a condition is required.
+    fn required<T>(
+        &self,
+        i: &'a str,
+        after: &str,
+        f: impl Fn(&Self, &'a str) -> Res<'a, T>,
+    ) -> Res<'a, T> {
+        match f(self, i) {
+            Err(nom::Err::Error(_)) => {
+                let t = self.ws(i);
+                self.fail(
+                    t,
+                    format!(
+                        "expected a condition after `{after}`, found {}",
+                        describe(t)
+                    ),
+                )
+            }
+            other => other,
+        }
+    }
+
+    /// `not_expr = "not" , not_expr | primary ;`
+    fn not_expr(&self, i: &'a str) -> Res<'a, Pred> {
+        if let Some(rest) = self.kw(i, "not") {
+            let start = self.pos(self.ws(i));
+            self.enter(i)?;
+            let (rest, inner) = self.nested(|| self.required(rest, "not", |s, i| s.not_expr(i)))?;
+            self.leave();
+            let span = Span::new(start, inner.span().end);
+            return Ok((rest, Pred::Not(Box::new(inner), span)));
+        }
+        self.primary(i)
+    }
+
+    /// `primary = "(" , or_expr , ")" | operand , [ test ] ;`
+    fn primary(&self, i: &'a str) -> Res<'a, Pred> {
+        let t = self.ws(i);
+        if let Some(rest) = t.strip_prefix('(') {
+            let start = self.pos(t);
+            self.enter(t)?;
+            let (rest, inner) = self.nested(|| self.required(rest, "(", |s, i| s.or_expr(i)))?;
+            self.leave();
+            let Some(rest) = self.punct(rest, ")") else {
+                let at = self.ws(rest);
+                let (line, col) = Diagnostics::line_col(self.src, start);
+                return self.fail_hint(
+                    at,
+                    format!(
+                        "expected `)` to close the `(` opened at {line}:{col}, found {}",
+                        describe(at)
+                    ),
+                    "every `(` needs a matching `)`",
+                );
+            };
+            return Ok((
+                rest,
+                Pred::Group(Box::new(inner), Span::new(start, self.pos(rest))),
+            ));
+        }
+        let (rest, subject) = match self.operand(t) {
+            Err(nom::Err::Error(_)) => {
+                return self.fail(
+                    t,
+                    format!("expected a condition (an attribute, an event function such as count(…), or `(`), found {}", describe(t)),
+                )
+            }
+            other => other?,
+        };
+        match self.test(rest)? {
+            (rest, Some(test)) => {
+                let span = Span::new(subject.span().start, self.pos(rest));
+                Ok((
+                    rest,
+                    Pred::Test {
+                        subject,
+                        test,
+                        span,
+                    },
+                ))
+            }
+            (rest, None) => Ok((rest, Pred::Bare(subject))),
+        }
+    }
+
+    /// `ident = letter , { letter | digit | "_" } | "`" , { any character but "`" | "``" } , "`" ;`
+    fn ident(&self, i: &'a str) -> Res<'a, Ident> {
+        let t = self.ws(i);
+        let start = self.pos(t);
+        if let Some(rest) = t.strip_prefix('`') {
+            let mut text = String::new();
+            let mut chars = rest.char_indices();
+            while let Some((k, c)) = chars.next() {
+                if c == '`' {
+                    if rest[k + 1..].starts_with('`') {
+                        text.push('`');
+                        chars.next();
+                        continue;
+                    }
+                    if text.trim().is_empty() {
+                        return self.fail(t, "a quoted name cannot be empty");
+                    }
+                    let rest = &rest[k + 1..];
+                    return Ok((
+                        rest,
+                        Ident {
+                            text,
+                            span: Span::new(start, self.pos(rest)),
+                        },
+                    ));
+                }
+                text.push(c);
+            }
+            return self.fail(t, "unterminated quoted name: expected a closing backtick");
+        }
+        let (rest, word) = recognize((
+            take_while1(|c: char| c.is_ascii_alphabetic() || c == '_'),
+            take_while(is_ident_char),
+        ))
+        .parse(t)?;
+        if is_reserved(word) {
+            return self.backtrack(t);
+        }
+        Ok((
+            rest,
+            Ident {
+                text: word.to_string(),
+                span: Span::new(start, self.pos(rest)),
+            },
+        ))
+    }
+
+    /// `operand = "segment" , "(" , string , ")" | [ "installation" , "." ] , agg | name ;`
+    /// `name = ident , { "." , ident } ;`
+    fn operand(&self, i: &'a str) -> Res<'a, Operand> {
+        let t = self.ws(i);
+        let start = self.pos(t);
+        if let Some(rest) = self.kw(t, "segment").and_then(|r| self.punct(r, "(")) {
+            let (rest, lit) = self.literal(rest)?;
+            let LitValue::String(name) = lit.value else {
+                return self.fail_hint(
+                    &self.src[lit.span.start..],
+                    "segment(…) takes the saved segment's name as a string",
+                    "write segment(\"vip-users\")",
+                );
+            };
+            let Some(rest) = self.punct(rest, ")") else {
+                return self.fail(self.ws(rest), "expected `)` after the saved segment's name");
+            };
+            return Ok((
+                rest,
+                Operand::Segment {
+                    name,
+                    span: Span::new(start, self.pos(rest)),
+                },
+            ));
+        }
+        let (scope_rest, installation_scope) =
+            match self.kw(t, "installation").and_then(|r| r.strip_prefix('.')) {
+                Some(rest) => (rest, true),
+                None => (t, false),
+            };
+        if let Some((rest, func)) = self.agg_func(scope_rest) {
+            let (rest, agg) = self.agg(rest, func, installation_scope, start)?;
+            return Ok((rest, Operand::Agg(agg)));
+        }
+        let (mut rest, first) = self.ident(t)?;
+        let mut parts = vec![first];
+        while let Some(after_dot) = rest.strip_prefix('.') {
+            let (r, part) = match self.ident(after_dot) {
+                Err(nom::Err::Error(_)) => {
+                    return self.fail(
+                        after_dot,
+                        format!("expected a name after `.`, found {}", describe(after_dot)),
+                    )
+                }
+                other => other?,
+            };
+            parts.push(part);
+            rest = r;
+        }
+        let span = Span::new(start, self.pos(rest));
+        Ok((rest, Operand::Name(Name { parts, span })))
+    }
+
+    fn agg_func(&self, i: &'a str) -> Option<(&'a str, AggFunc)> {
+        AggFunc::ALL.iter().find_map(|f| {
+            self.kw(i, f.name())
+                .and_then(|r| self.punct(r, "("))
+                .map(|r| (r, *f))
+        })
+    }
+
+    /// `agg = func , "(" , ident , [ "." , ident ] , [ "where" , or_expr ] , [ window ] , ")" ;`
+    /// `func = "count" | "did" | "sum" | "avg" | "min" | "max" | "first" | "last" ;`
+    fn agg(
+        &self,
+        i: &'a str,
+        func: AggFunc,
+        installation_scope: bool,
+        start: usize,
+    ) -> Res<'a, Agg> {
+        let (mut rest, event) = match self.ident(i) {
+            Err(nom::Err::Error(_)) => {
+                let t = self.ws(i);
+                return self.fail(
+                    t,
+                    format!(
+                        "expected an event name in {}(…), found {}",
+                        func.name(),
+                        describe(t)
+                    ),
+                );
+            }
+            other => other?,
+        };
+        let mut property = None;
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let (r, p) = match self.ident(after_dot) {
+                Err(nom::Err::Error(_)) => {
+                    return self.fail(after_dot, "expected a property name after `.`")
+                }
+                other => other?,
+            };
+            property = Some(p);
+            rest = r;
+        }
+        let mut filter = None;
+        if let Some(r) = self.kw(rest, "where") {
+            self.enter(r)?;
+            let (r, p) = self.nested(|| self.required(r, "where", |s, i| s.or_expr(i)))?;
+            self.leave();
+            filter = Some(Box::new(p));
+            rest = r;
+        }
+        let (rest, window) = self.window(rest)?;
+        let Some(rest) = self.punct(rest, ")") else {
+            let at = self.ws(rest);
+            return self.fail_hint(
+                at,
+                format!("expected `)` to close {}(…), found {}", func.name(), describe(at)),
+                "inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`)",
+            );
+        };
+        Ok((
+            rest,
+            Agg {
+                installation_scope,
+                func,
+                event,
+                property,
+                filter,
+                window,
+                span: Span::new(start, self.pos(rest)),
+            },
+        ))
+    }
+
+    /// `window = "within" , duration | "since" , time | "between" , time , "and" , time ;`
+    fn window(&self, i: &'a str) -> Res<'a, Option<Window>> {
+        if let Some(r) = self.kw(i, "within") {
+            let (r, d) = self.value_after(r, "within")?;
+            return Ok((r, Some(Window::Within(d))));
+        }
+        if let Some(r) = self.kw(i, "since") {
+            let (r, t) = self.value_after(r, "since")?;
+            return Ok((r, Some(Window::Since(t))));
+        }
+        if let Some(r) = self.kw(i, "between") {
+            let (r, a) = self.value_after(r, "between")?;
+            let Some(r) = self.kw(r, "and") else {
+                return self.fail(self.ws(r), "expected `and` in `between … and …`");
+            };
+            let (r, b) = self.value_after(r, "and")?;
+            return Ok((r, Some(Window::Between(a, b))));
+        }
+        Ok((i, None))
+    }
+
+    fn value_after(&self, i: &'a str, after: &str) -> Res<'a, Literal> {
+        match self.literal(i) {
+            Err(nom::Err::Error(_)) => {
+                let t = self.ws(i);
+                self.fail(
+                    t,
+                    format!("expected a value after `{after}`, found {}", describe(t)),
+                )
+            }
+            other => other,
+        }
+    }
+
+    /// `list = "(" , literal , { "," , literal } , ")" ;`
+    fn list(&self, i: &'a str, after: &str) -> Res<'a, Vec<Literal>> {
+        let Some(mut rest) = self.punct(i, "(") else {
+            let t = self.ws(i);
+            return self.fail_hint(
+                t,
+                format!("expected `(` after `{after}`, found {}", describe(t)),
+                format!("write {after} (\"a\", \"b\")"),
+            );
+        };
+        let mut values = Vec::new();
+        loop {
+            let (r, v) = self.value_after(rest, if values.is_empty() { "(" } else { "," })?;
+            values.push(v);
+            if let Some(r) = self.punct(r, ",") {
+                rest = r;
+            } else if let Some(r) = self.punct(r, ")") {
+                return Ok((r, values));
+            } else {
+                let t = self.ws(r);
+                return self.fail(
+                    t,
+                    format!("expected `,` or `)` in the list, found {}", describe(t)),
+                );
+            }
+        }
+    }
+
+    /// ```text
+    /// test = cmp_op , literal | [ "not" ] , "in" , list | "between" , literal , "and" , literal
+    ///      | "is" , [ "not" ] , "set" | "contains" , literal | "starts" , "with" , literal
+    ///      | "ends" , "with" , literal | "matches" , literal
+    ///      | "has" , ( "any" , list | "all" , list | literal )
+    ///      | "within" , literal | "before" , literal | "after" , literal ;
+    /// cmp_op = "=" | "!=" | "<" | "<=" | ">" | ">=" ;
+    /// ```
+    fn test(&self, i: &'a str) -> Res<'a, Option<Test>> {
+        let t = self.ws(i);
+        for (sym, op) in [
+            ("<=", CmpOp::Le),
+            (">=", CmpOp::Ge),
+            ("!=", CmpOp::Ne),
+            ("<>", CmpOp::Ne),
+            ("==", CmpOp::Eq),
+            ("=", CmpOp::Eq),
+            ("<", CmpOp::Lt),
+            (">", CmpOp::Gt),
+        ] {
+            if let Some(r) = t.strip_prefix(sym) {
+                let (r, v) = self.value_after(r, sym)?;
+                return Ok((r, Some(Test::Cmp(op, v))));
+            }
+        }
+        if let Some(r) = self.kw(t, "not").and_then(|r| self.kw(r, "in")) {
+            let (r, values) = self.list(r, "not in")?;
+            return Ok((
+                r,
+                Some(Test::In {
+                    values,
+                    negated: true,
+                }),
+            ));
+        }
+        if let Some(r) = self.kw(t, "in") {
+            let (r, values) = self.list(r, "in")?;
+            return Ok((
+                r,
+                Some(Test::In {
+                    values,
+                    negated: false,
+                }),
+            ));
+        }
+        if let Some(r) = self.kw(t, "between") {
+            let (r, a) = self.value_after(r, "between")?;
+            let Some(r) = self.kw(r, "and") else {
+                return self.fail(self.ws(r), "expected `and` in `between … and …`");
+            };
+            let (r, b) = self.value_after(r, "and")?;
+            return Ok((r, Some(Test::Between(a, b))));
+        }
+        if let Some(r) = self.kw(t, "is") {
+            let (r, negated) = match self.kw(r, "not") {
+                Some(r) => (r, true),
+                None => (r, false),
+            };
+            let Some(r) = self.kw(r, "set") else {
+                let at = self.ws(r);
+                return self.fail_hint(
+                    at,
+                    format!("expected `set` after `is`, found {}", describe(at)),
+                    "write `is set` or `is not set`",
+                );
+            };
+            return Ok((r, Some(Test::IsSet { negated })));
+        }
+        let matchers: [(&[&str], MatchOp); 4] = [
+            (&["contains"], MatchOp::Contains),
+            (&["starts", "with"], MatchOp::StartsWith),
+            (&["ends", "with"], MatchOp::EndsWith),
+            (&["matches"], MatchOp::Matches),
+        ];
+        for (words, op) in matchers {
+            if let Some(mut r) = self.kw(t, words[0]) {
+                if words.len() == 2 {
+                    match self.kw(r, words[1]) {
+                        Some(after) => r = after,
+                        None => {
+                            return self.fail(
+                                self.ws(r),
+                                format!("expected `{}` after `{}`", words[1], words[0]),
+                            )
+                        }
+                    }
+                }
+                let (r, v) = self.value_after(r, &words.join(" "))?;
+                return Ok((r, Some(Test::Match(op, v))));
+            }
+        }
+        if let Some(r) = self.kw(t, "has") {
+            if let Some(r2) = self.kw(r, "any") {
+                let (r2, v) = self.list(r2, "has any")?;
+                return Ok((r2, Some(Test::Has(HasOp::Any, v))));
+            }
+            if let Some(r2) = self.kw(r, "all") {
+                let (r2, v) = self.list(r2, "has all")?;
+                return Ok((r2, Some(Test::Has(HasOp::All, v))));
+            }
+            let (r, v) = self.value_after(r, "has")?;
+            return Ok((r, Some(Test::Has(HasOp::Has, vec![v]))));
+        }
+        for (word, make) in [
+            ("within", Test::Within as fn(Literal) -> Test),
+            ("before", Test::Before),
+            ("after", Test::After),
+        ] {
+            if let Some(r) = self.kw(t, word) {
+                let (r, v) = self.value_after(r, word)?;
+                return Ok((r, Some(make(v))));
+            }
+        }
+        Ok((i, None))
+    }
+
+    /// ```text
+    /// literal = string | timestamp | date | duration , [ "ago" ] | number | "true" | "false" ;
+    /// date = digit4 , "-" , digit2 , "-" , digit2 ;
+    /// timestamp = date , "T" , digit2 , ":" , digit2 , [ ":" , digit2 , [ "." , digits ] ] , ( "Z" | offset ) ;
+    /// duration = { digits , ( "w" | "d" | "h" | "m" | "s" ) }- ;
+    /// number = [ "-" ] , digits , [ "." , digits ] ;
+    /// ```
+    fn literal(&self, i: &'a str) -> Res<'a, Literal> {
+        let t = self.ws(i);
+        let start = self.pos(t);
+        let done = |rest: &'a str, value: LitValue| {
+            Ok((
+                rest,
+                Literal {
+                    value,
+                    span: Span::new(start, self.src.len() - rest.len()),
+                },
+            ))
+        };
+        if t.starts_with('"') {
+            let (rest, s) = self.string(t)?;
+            return done(rest, LitValue::String(s));
+        }
+        if let Some(r) = self.kw(t, "true") {
+            return done(r, LitValue::Bool(true));
+        }
+        if let Some(r) = self.kw(t, "false") {
+            return done(r, LitValue::Bool(false));
+        }
+        if let Some((rest, value)) = self.date_or_timestamp(t)? {
+            return done(rest, value);
+        }
+        if let Some((rest, micros, text)) = self.duration(t) {
+            if let Some(r) = self.kw(rest, "ago") {
+                return done(r, LitValue::Ago(micros, text));
+            }
+            return done(rest, LitValue::Duration(micros, text));
+        }
+        let number: Res<'a, &'a str> =
+            recognize((opt(char('-')), digit1, opt((char('.'), digit1)))).parse(t);
+        if let Ok((rest, text)) = number {
+            if rest
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            {
+                let word: String = t
+                    .chars()
+                    .take_while(|c| is_ident_char(*c) || *c == '-' || *c == '.')
+                    .collect();
+                return self.fail_hint(
+                    t,
+                    format!("`{word}` is not a number, date or duration"),
+                    "durations use w, d, h, m or s (`30d`, `12h`); dates are written 2026-01-01",
+                );
+            }
+            let value: f64 = text.parse().map_err(|_| {
+                nom::Err::Failure(PErr {
+                    remaining: t.len(),
+                    end: None,
+                    message: Some("invalid number".into()),
+                    hint: None,
+                })
+            })?;
+            if !value.is_finite() {
+                return self.fail(t, "number out of range");
+            }
+            return done(rest, LitValue::Number(value, text.to_string()));
+        }
+        self.backtrack(t)
+    }
+
+    /// `string = '"' , { character | escape } , '"' ;` escapes: \" \\ \n \t \r \u{hex}
+    fn string(&self, i: &'a str) -> Res<'a, String> {
+        let (body, _) = tag("\"").parse(i)?;
+        let mut out = String::new();
+        let mut chars = body.char_indices();
+        while let Some((k, c)) = chars.next() {
+            match c {
+                '"' => return Ok((&body[k + 1..], out)),
+                '\\' => {
+                    let Some((k2, e)) = chars.next() else { break };
+                    match e {
+                        '"' => out.push('"'),
+                        '\\' => out.push('\\'),
+                        'n' => out.push('\n'),
+                        't' => out.push('\t'),
+                        'r' => out.push('\r'),
+                        'u' => {
+                            let rest = &body[k2 + 1..];
+                            let code = rest
+                                .strip_prefix('{')
+                                .and_then(|r| r.find('}').map(|e| &r[..e]))
+                                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                                .and_then(char::from_u32);
+                            match code {
+                                Some(ch) => {
+                                    out.push(ch);
+                                    let len = rest.find('}').expect("checked") + 1;
+                                    for _ in 0..rest[..len].chars().count() {
+                                        chars.next();
+                                    }
+                                }
+                                None => {
+                                    return self
+                                        .fail(&body[k..], "invalid \\u escape: write \\u{hex}")
+                                }
+                            }
+                        }
+                        other => {
+                            let at = &body[k..];
+                            return Err(nom::Err::Failure(PErr {
+                                remaining: at.len(),
+                                end: Some(self.pos(at) + 1 + other.len_utf8()),
+                                message: Some(format!("unknown escape `\\{other}` in string")),
+                                hint: Some("escapes are \\\" \\\\ \\n \\t \\r and \\u{hex}".into()),
+                            }));
+                        }
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        self.fail(i, "unterminated string: expected a closing `\"`")
+    }
+
+    fn date_or_timestamp(&self, t: &'a str) -> Result<Option<(&'a str, LitValue)>, nom::Err<PErr>> {
+        let b = t.as_bytes();
+        let shaped = b.len() >= 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[5..7].iter().all(u8::is_ascii_digit)
+            && b[7] == b'-'
+            && b[8..10].iter().all(u8::is_ascii_digit);
+        if !shaped {
+            return Ok(None);
+        }
+        if b.len() > 10 && (b[10] == b'T' || b[10] == b't') {
+            let end = t[10..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '+' | '-')))
+                .map_or(t.len(), |e| e + 10);
+            let text = &t[..end];
+            return match DateTime::parse_from_rfc3339(text) {
+                Ok(ts) => Ok(Some((
+                    &t[end..],
+                    LitValue::Timestamp(ts.with_timezone(&Utc)),
+                ))),
+                Err(_) => Err(nom::Err::Failure(PErr {
+                    remaining: t.len(),
+                    end: Some(self.pos(t) + end),
+                    message: Some(format!("`{text}` is not a valid timestamp")),
+                    hint: Some(
+                        "write timestamps as 2026-01-01T10:00:00Z (with a time zone)".into(),
+                    ),
+                })),
+            };
+        }
+        if b.len() > 10 && is_ident_char(b[10] as char) {
+            return Ok(None);
+        }
+        match NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d") {
+            Ok(d) => Ok(Some((&t[10..], LitValue::Date(d)))),
+            Err(_) => Err(nom::Err::Failure(PErr {
+                remaining: t.len(),
+                end: Some(self.pos(t) + 10),
+                message: Some(format!("`{}` is not a valid date", &t[..10])),
+                hint: Some("dates are written YYYY-MM-DD".into()),
+            })),
+        }
+    }
+
+    /// `30d`, `12h`, `90m`, `2w`, `45s` and combinations such as `1d12h`.
+    fn duration(&self, t: &'a str) -> Option<(&'a str, i64, String)> {
+        let mut rest = t;
+        let mut total: i64 = 0;
+        loop {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                break;
+            }
+            let unit = rest[digits..].chars().next()?;
+            let secs: i64 = match unit.to_ascii_lowercase() {
+                'w' => 7 * 86_400,
+                'd' => 86_400,
+                'h' => 3_600,
+                'm' => 60,
+                's' => 1,
+                _ => break,
+            };
+            let after = &rest[digits + 1..];
+            if after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && !after.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return None;
+            }
+            let n: i64 = rest[..digits].parse().ok()?;
+            total = total.checked_add(n.checked_mul(secs)?.checked_mul(1_000_000)?)?;
+            rest = after;
+        }
+        if rest.len() == t.len() || rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        Some((rest, total, t[..t.len() - rest.len()].to_string()))
+    }
+}
+
+/// Parses a segment. Errors carry the byte span of the problem.
+pub fn parse(src: &str) -> Result<Segment, Diagnostics> {
+    if src.len() > MAX_SEGMENT_BYTES {
+        return Err(Diagnostics::one(Diagnostic::error(
+            Span::new(0, 0),
+            format!(
+                "the segment is {} bytes; at most {MAX_SEGMENT_BYTES} are accepted",
+                src.len()
+            ),
+        )));
+    }
+    let p = P {
+        src,
+        depth: Cell::new(0),
+    };
+    match p.segment(src) {
+        Ok((_, seg)) => Ok(seg),
+        Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
+            let start = src.len() - e.remaining;
+            let end = e.end.unwrap_or_else(|| token_end(src, start));
+            let mut d = Diagnostic::error(
+                Span::new(start, end),
+                e.message.unwrap_or_else(|| "syntax error".into()),
+            );
+            d.hint = e.hint;
+            Err(Diagnostics::one(d))
+        }
+        Err(nom::Err::Incomplete(_)) => Err(Diagnostics::one(Diagnostic::error(
+            Span::new(src.len(), src.len()),
+            "unexpected end of the segment",
+        ))),
+    }
+}
+
+/// The end of the token starting at `start`, for underlining it.
+fn token_end(src: &str, start: usize) -> usize {
+    let rest = &src[start..];
+    match rest.chars().next() {
+        None => start,
+        Some(c) if is_ident_char(c) => {
+            start + rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len())
+        }
+        Some(c) => start + c.len_utf8(),
+    }
+}
