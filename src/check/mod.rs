@@ -44,6 +44,30 @@ pub fn check(
     }
 }
 
+/// Resolves an attribute name as segments write it (`externalUserId`, `person.custom.x`), for
+/// choosing output columns.
+pub fn resolve_attribute(name: &str, catalog: &Catalog) -> Option<(Entity, String, String)> {
+    let seg = crate::syntax::parse(name).ok()?;
+    let Pred::Bare(Operand::Name(n)) = &seg.root else {
+        return None;
+    };
+    let c = Checker {
+        catalog,
+        saved: &NoSavedSegments,
+        errors: vec![],
+        stack: vec![],
+    };
+    match c.resolve_attribute(n)? {
+        Field::Attribute {
+            entity,
+            name,
+            column,
+            ..
+        } => Some((entity, column, name)),
+        _ => None,
+    }
+}
+
 struct Checker<'a> {
     catalog: &'a Catalog,
     saved: &'a dyn SavedSegments,

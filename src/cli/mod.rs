@@ -1,6 +1,7 @@
 //! The `audience` command line: one subcommand per job; data on stdout, diagnostics and progress
 //! on stderr; exit 0 ok, 1 segment error, 2 data/IO/usage error.
 
+mod audience;
 mod check;
 mod generate;
 mod info;
@@ -36,6 +37,14 @@ pub enum Command {
     Generate(generate::Args),
     /// Print a snapshot's catalog and row counts.
     Info(info::Args),
+    /// Count a segment's audience.
+    Count(audience::CountArgs),
+    /// Preview a segment's audience (table on a terminal, CSV or JSON lines otherwise).
+    Query(audience::QueryArgs),
+    /// Export a segment's audience to a file (CSV, JSON lines, Parquet), atomically.
+    Export(audience::ExportArgs),
+    /// Print the logical and physical plans of a segment (--analyze: with run metrics).
+    Explain(audience::ExplainArgs),
     /// Check a segment: print its diagnostics, or the resolved segment.
     Check(check::CheckArgs),
     /// Print a segment in canonical form.
@@ -101,6 +110,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Generate(args) => Ok(generate::run(cli, args)?),
         Command::Info(args) => Ok(info::run(cli, args)?),
+        Command::Count(args) => audience::count(cli, args),
+        Command::Query(args) => audience::query(cli, args),
+        Command::Export(args) => audience::export(cli, args),
+        Command::Explain(args) => audience::explain(cli, args),
         Command::Check(args) => check::run_check(cli, args),
         Command::Fmt(args) => check::run_fmt(cli, args),
         Command::Sql(args) => Ok(sql::run(cli, args)?),

@@ -3,7 +3,10 @@
 pub mod assemble;
 pub mod derived;
 pub mod events;
+pub mod lower;
 pub mod predicates;
 pub mod sources;
 
+pub use assemble::Target;
+pub use lower::{plan_segment, OutputColumn, PlanOptions};
 pub use sources::TableSources;

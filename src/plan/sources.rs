@@ -98,6 +98,23 @@ impl TableSources {
         }
     }
 
+    /// Whether an attribute column is a list (from the table schema).
+    pub fn is_list_column(&self, entity: crate::catalog::Entity, column: &str) -> bool {
+        let table = match entity {
+            crate::catalog::Entity::Person => PERSONS_TABLE,
+            crate::catalog::Entity::Installation => INSTALLATIONS_TABLE,
+        };
+        self.tables
+            .get(table)
+            .and_then(|t| {
+                t.schema()
+                    .field_with_name(column)
+                    .ok()
+                    .map(|f| matches!(f.data_type(), DataType::List(_)))
+            })
+            .unwrap_or(false)
+    }
+
     pub fn get(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {
         self.tables.get(name).cloned().ok_or_else(|| {
             datafusion::error::DataFusionError::Plan(format!(

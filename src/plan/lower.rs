@@ -1,0 +1,390 @@
+//! Lowers a typed segment to a DataFusion LogicalPlan: a pure function of (typed segment, table
+//! schemas, as-of time, target). No SQL text is assembled; only built-in functions are used.
+
+use super::assemble::{assemble, installation_col, person_col, Needs, Target};
+use super::derived::{born_by, random_bucket, version_compare};
+use super::events::{ts_lit, AggKind as PlanAgg, AggRequest, EventAggregates, Scope, TimeRange};
+use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
+use super::sources::TableSources;
+use crate::catalog::{Entity, ValueType, PERSON_ID};
+use crate::check::typed::*;
+use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::{col, lit};
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// A column of the output: an attribute of the person or of the installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputColumn {
+    pub entity: Entity,
+    pub column: String,
+    /// The name in the output (the segment language's name).
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub as_of: DateTime<Utc>,
+    pub target: Target,
+    pub columns: Vec<OutputColumn>,
+    /// Extra conditions (export channels), and-ed to the segment.
+    pub extra: Option<TPred>,
+    /// Render list columns as `a;b` text (CSV cannot hold lists).
+    pub lists_as_text: bool,
+}
+
+/// Plans a typed segment over the snapshot's tables.
+pub fn plan_segment(
+    seg: &TypedSegment,
+    sources: &TableSources,
+    opts: &PlanOptions,
+) -> Result<LogicalPlan> {
+    let mut l = Lowering {
+        as_of: opts.as_of.timestamp_micros(),
+        needs: Needs::default(),
+        aggs: EventAggregates::default(),
+    };
+    let mut predicate = l.pred(&seg.root, None)?;
+    if let Some(extra) = &opts.extra {
+        predicate = predicate.and(l.pred(extra, None)?);
+    }
+    let mut output = Vec::new();
+    for c in &opts.columns {
+        let e = match c.entity {
+            Entity::Person => {
+                l.needs.person = true;
+                person_col(&c.column)
+            }
+            Entity::Installation => {
+                if opts.target == Target::Persons {
+                    return Err(DataFusionError::Plan(format!("`{}` is an installation attribute; a persons audience has person columns only", c.name)));
+                }
+                installation_col(&c.column)
+            }
+        };
+        let is_list = sources.is_list_column(c.entity, &c.column);
+        let e = if opts.lists_as_text && is_list {
+            datafusion::functions_nested::expr_fn::array_to_string(e, lit(";"))
+        } else {
+            e
+        };
+        output.push(e.alias(&c.name));
+    }
+    assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
+}
+
+struct Lowering {
+    as_of: i64,
+    needs: Needs,
+    aggs: EventAggregates,
+}
+
+fn micros_of_date(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_micros()
+}
+
+fn date_of(micros: i64) -> NaiveDate {
+    DateTime::from_timestamp_micros(micros)
+        .map(|t| t.date_naive())
+        .unwrap_or(NaiveDate::MIN)
+}
+
+fn date_lit(d: NaiveDate) -> Expr {
+    let days = (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+    lit(ScalarValue::Date32(Some(days)))
+}
+
+fn cmp(a: Expr, op: CmpOp, b: Expr) -> Expr {
+    match op {
+        CmpOp::Eq => a.eq(b),
+        CmpOp::Ne => not(a.eq(b)),
+        CmpOp::Lt => a.lt(b),
+        CmpOp::Le => a.lt_eq(b),
+        CmpOp::Gt => a.gt(b),
+        CmpOp::Ge => a.gt_eq(b),
+    }
+}
+
+impl Lowering {
+    fn bound_micros(&self, b: TimeBound) -> i64 {
+        match b {
+            TimeBound::Date(d) => micros_of_date(d),
+            TimeBound::Timestamp(t) => t,
+            TimeBound::Ago(us) => self.as_of.saturating_sub(us),
+        }
+    }
+
+    /// The expression reading a field; `event` is set inside an aggregate's `where`.
+    fn field(&mut self, f: &Field, event: Option<&str>) -> Result<Expr> {
+        Ok(match f {
+            Field::Attribute {
+                entity: Entity::Person,
+                column,
+                ..
+            } => {
+                self.needs.person = true;
+                person_col(column)
+            }
+            Field::Attribute {
+                entity: Entity::Installation,
+                column,
+                ..
+            } => {
+                self.needs.installation = true;
+                installation_col(column)
+            }
+            Field::Property { column, .. } => {
+                debug_assert!(event.is_some(), "properties only inside where");
+                col(column.as_str())
+            }
+            Field::RandomBucket => {
+                self.needs.person = true;
+                random_bucket(person_col(PERSON_ID))
+            }
+            Field::Age => {
+                return Err(DataFusionError::Internal(
+                    "age is lowered by compare_age".into(),
+                ));
+            }
+            Field::Agg(a) => self.agg(a)?,
+        })
+    }
+
+    fn agg(&mut self, a: &EventAgg) -> Result<Expr> {
+        let to = self.as_of;
+        let range = match a.window {
+            Window::All => TimeRange { from: None, to },
+            Window::Within(us) => TimeRange {
+                from: Some(to.saturating_sub(us)),
+                to,
+            },
+            Window::Since(b) => TimeRange {
+                from: Some(self.bound_micros(b)),
+                to,
+            },
+            Window::Between(b1, b2) => {
+                // Inclusive: a date end covers its whole day.
+                let end = match b2 {
+                    TimeBound::Date(d) => micros_of_date(d) + DAY_US,
+                    other => self.bound_micros(other) + 1,
+                };
+                TimeRange {
+                    from: Some(self.bound_micros(b1)),
+                    to: end.min(to),
+                }
+            }
+        };
+        let filter = match &a.filter {
+            Some(p) => Some(self.pred(p, Some(&a.event))?),
+            None => None,
+        };
+        let kind = match a.kind {
+            AggKind::Count => PlanAgg::Count,
+            AggKind::Sum => PlanAgg::Sum,
+            AggKind::Avg => PlanAgg::Avg,
+            AggKind::Min => PlanAgg::Min,
+            AggKind::Max => PlanAgg::Max,
+            AggKind::First => PlanAgg::First,
+            AggKind::Last => PlanAgg::Last,
+        };
+        let scope = if a.installation_scope {
+            Scope::Installation
+        } else {
+            Scope::Person
+        };
+        Ok(self.aggs.request(AggRequest {
+            scope,
+            event: a.event.clone(),
+            kind,
+            property: a.property.as_ref().map(|p| p.0.clone()),
+            filter,
+            range,
+        }))
+    }
+
+    /// The literal a field is compared with, in the field's physical type.
+    fn value(&self, field_ty: ValueType, v: &Value) -> Expr {
+        match (field_ty, v) {
+            (_, Value::String(s)) | (_, Value::Version(s)) => lit(s.as_str()),
+            (_, Value::Number(n)) => lit(*n),
+            (_, Value::Bool(b)) => lit(*b),
+            (ValueType::Date, Value::Date(d)) => date_lit(*d),
+            (ValueType::Date, Value::Time(b)) => date_lit(match b {
+                TimeBound::Date(d) => *d,
+                other => date_of(self.bound_micros(*other)),
+            }),
+            (_, Value::Date(d)) => ts_lit(micros_of_date(*d)),
+            (_, Value::Time(b)) => ts_lit(self.bound_micros(*b)),
+        }
+    }
+
+    fn compare(&mut self, f: &Field, op: CmpOp, v: &Value, event: Option<&str>) -> Result<Expr> {
+        if let Field::Age = f {
+            return self.compare_age(op, v);
+        }
+        if f.ty() == ValueType::Version {
+            if let Value::Version(text) = v {
+                let column = self.field(f, event)?;
+                return Ok(match op {
+                    CmpOp::Ne => not(version_compare(column, "=", text)),
+                    _ => version_compare(column, op.symbol(), text),
+                });
+            }
+        }
+        let column = self.field(f, event)?;
+        Ok(cmp(column, op, self.value(f.ty(), v)))
+    }
+
+    /// `age <op> n` as a comparison on birth_date (prunes and pushes down, exact on birthdays).
+    fn compare_age(&mut self, op: CmpOp, v: &Value) -> Result<Expr> {
+        let Value::Number(n) = v else {
+            return Err(DataFusionError::Internal(
+                "age compared with a non-number".into(),
+            ));
+        };
+        self.needs.person = true;
+        let birth = person_col("birth_date");
+        let as_of = date_of(self.as_of);
+        let at_least = |k: f64| -> Expr {
+            // age >= k
+            let k = k.ceil();
+            if k <= 0.0 {
+                birth.clone().is_not_null()
+            } else if k > 200.0 {
+                lit(false)
+            } else {
+                birth.clone().lt_eq(date_lit(born_by(as_of, k as u32)))
+            }
+        };
+        let below = |k: f64| -> Expr { birth.clone().is_not_null().and(not(at_least(k))) };
+        Ok(match op {
+            CmpOp::Ge => at_least(*n),
+            CmpOp::Gt => at_least(n.floor() + 1.0),
+            CmpOp::Lt => below(*n),
+            CmpOp::Le => below(n.floor() + 1.0),
+            CmpOp::Eq if n.fract() != 0.0 => lit(false),
+            CmpOp::Eq => at_least(*n).and(below(n + 1.0)),
+            CmpOp::Ne if n.fract() != 0.0 => lit(true),
+            CmpOp::Ne => not(at_least(*n).and(below(n + 1.0))),
+        })
+    }
+
+    fn time_test(&mut self, f: &Field, t: &TimeTest, event: Option<&str>) -> Result<Expr> {
+        let column = self.field(f, event)?;
+        let is_date = f.ty() == ValueType::Date;
+        Ok(match *t {
+            TimeTest::Within(us) => {
+                let from = self.as_of.saturating_sub(us);
+                if is_date {
+                    column
+                        .clone()
+                        .gt_eq(date_lit(date_of(from)))
+                        .and(column.lt_eq(date_lit(date_of(self.as_of))))
+                } else {
+                    column
+                        .clone()
+                        .gt_eq(ts_lit(from))
+                        .and(column.lt_eq(ts_lit(self.as_of)))
+                }
+            }
+            TimeTest::Before(b) => match (is_date, b) {
+                (true, TimeBound::Date(d)) => column.lt(date_lit(d)),
+                (true, other) => column.lt(date_lit(date_of(self.bound_micros(other)))),
+                (false, other) => column.lt(ts_lit(self.bound_micros(other))),
+            },
+            TimeTest::After(b) => match (is_date, b) {
+                (true, TimeBound::Date(d)) => column.gt(date_lit(d)),
+                (true, other) => column.gt(date_lit(date_of(self.bound_micros(other)))),
+                // After a day means from the next midnight on.
+                (false, TimeBound::Date(d)) => column.gt_eq(ts_lit(micros_of_date(d) + DAY_US)),
+                (false, other) => column.gt(ts_lit(self.bound_micros(other))),
+            },
+        })
+    }
+
+    fn pred(&mut self, p: &TPred, event: Option<&str>) -> Result<Expr> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.pred_inner(p, event))
+    }
+
+    fn pred_inner(&mut self, p: &TPred, event: Option<&str>) -> Result<Expr> {
+        Ok(match p {
+            TPred::Const(b) => lit(*b),
+            TPred::And(items) => self.all(items, event, Expr::and)?,
+            TPred::Or(items) => self.all(items, event, Expr::or)?,
+            TPred::Not(inner) => not(self.pred(inner, event)?),
+            TPred::Saved { body, .. } => self.pred(body, event)?,
+            TPred::IsTrue(f) => self.field(f, event)?,
+            TPred::Compare { field, op, value } => self.compare(field, *op, value, event)?,
+            TPred::In { field, values } => {
+                if field.ty() == ValueType::Version || matches!(field, Field::Age) {
+                    let parts = values
+                        .iter()
+                        .map(|v| self.compare(field, CmpOp::Eq, v, event))
+                        .collect::<Result<Vec<_>>>()?;
+                    parts.into_iter().reduce(Expr::or).unwrap_or(lit(false))
+                } else {
+                    let column = self.field(field, event)?;
+                    let list = values.iter().map(|v| self.value(field.ty(), v)).collect();
+                    column.in_list(list, false)
+                }
+            }
+            TPred::Between { field, low, high } => self
+                .compare(field, CmpOp::Ge, low, event)?
+                .and(self.compare(field, CmpOp::Le, high, event)?),
+            TPred::IsSet(f) => match f {
+                Field::Age => {
+                    self.needs.person = true;
+                    person_col("birth_date").is_not_null()
+                }
+                Field::RandomBucket => lit(true),
+                other => {
+                    let is_list = other.ty() == ValueType::StringList;
+                    is_set(self.field(other, event)?, is_list)
+                }
+            },
+            TPred::Match { field, op, pattern } => {
+                let column = self.field(field, event)?;
+                match op {
+                    MatchOp::Contains => string_match(column, StringMatch::Contains, pattern),
+                    MatchOp::StartsWith => string_match(column, StringMatch::StartsWith, pattern),
+                    MatchOp::EndsWith => string_match(column, StringMatch::EndsWith, pattern),
+                    MatchOp::Matches => regex_match(column, pattern),
+                }
+            }
+            TPred::Has { field, op, values } => {
+                let column = self.field(field, event)?;
+                let kind = match op {
+                    HasOp::Has => ListMatch::Has,
+                    HasOp::Any => ListMatch::Any,
+                    HasOp::All => ListMatch::All,
+                };
+                list_has(column, kind, values)
+            }
+            TPred::Time { field, test } => self.time_test(field, test, event)?,
+        })
+    }
+
+    fn all(
+        &mut self,
+        items: &[TPred],
+        event: Option<&str>,
+        join: fn(Expr, Expr) -> Expr,
+    ) -> Result<Expr> {
+        let mut out: Option<Expr> = None;
+        for p in items {
+            let e = self.pred(p, event)?;
+            out = Some(match out {
+                None => e,
+                Some(acc) => join(acc, e),
+            });
+        }
+        Ok(out.unwrap_or(lit(true)))
+    }
+}

@@ -1,0 +1,326 @@
+//! End-to-end: every segment command through the real binary on the committed sample.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn audience() -> Command {
+    let mut cmd = Command::cargo_bin("audience").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AUDIENCE_STORE")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = audience().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const SEG: &str = "primaryDevice and pushRegistrationEnabled and count(AppLaunch within 30d) >= 3";
+
+#[test]
+fn count_prints_the_audience_size() {
+    let n: u64 = stdout(&["count", SEG]).trim().parse().unwrap();
+    assert!(n > 100, "{n}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["count", "--format", "json", SEG])).unwrap();
+    assert_eq!(json["count"], n);
+    assert_eq!(json["target"], "installations");
+    assert!(json["counts"]["persons"].as_u64().unwrap() <= n);
+    assert_eq!(json["as_of"], "2026-11-01T00:00:00Z");
+    // Backtesting: an earlier as-of sees fewer recent launches' worth of history.
+    let earlier: u64 = stdout(&["count", "--as-of", "2026-06-01", SEG])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(earlier, n);
+}
+
+#[test]
+fn segment_errors_exit_1_with_a_caret_and_a_suggestion() {
+    audience()
+        .args(["count", "primaryDevise and count(AppLunch) > 1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown attribute `primaryDevise`",
+        ))
+        .stderr(predicate::str::contains("did you mean `primaryDevice`?"))
+        .stderr(predicate::str::contains("did you mean `AppLaunch`?"))
+        .stderr(predicate::str::contains("segment:1:1"));
+    let out = audience()
+        .args(["count", "--json-errors", "platform = "])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(json["diagnostics"][0]["column"], 12); // the end of "platform = "
+}
+
+#[test]
+fn data_errors_exit_2() {
+    audience()
+        .args(["--store", "/nonexistent", "count", "identified"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent"));
+    audience()
+        .args(["count", "--memory-limit", "lots", "identified"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a size"));
+    audience()
+        .args(["count", "@/nonexistent.seg"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent.seg"));
+    audience()
+        .args(["query", "--columns", "nope", "identified"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown attribute `nope`"));
+}
+
+#[test]
+fn query_previews_in_every_format() {
+    let csv = stdout(&[
+        "query",
+        "--limit",
+        "3",
+        "--format",
+        "csv",
+        "--columns",
+        "externalUserId,emails,platform",
+        SEG,
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "externalUserId,emails,platform");
+    assert_eq!(lines.len(), 4);
+    let jsonl = stdout(&[
+        "query", "--limit", "2", "--format", "jsonl", "--target", "persons", SEG,
+    ]);
+    assert_eq!(jsonl.lines().count(), 2);
+    let row: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert!(row["personId"].is_number() && row["externalUserId"].is_string());
+    let table = stdout(&["query", "--limit", "1", "--format", "table", SEG]);
+    assert!(table.contains("| installationId") && table.contains("pushRegistrationId"));
+}
+
+fn parquet_rows(path: &Path) -> usize {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap();
+    reader.metadata().file_metadata().num_rows() as usize
+}
+
+#[test]
+fn export_writes_complete_files_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let n: usize = stdout(&["count", SEG]).trim().parse().unwrap();
+    for (file, check) in [
+        ("a.csv", "csv"),
+        ("a.jsonl", "jsonl"),
+        ("a.parquet", "parquet"),
+    ] {
+        let out = dir.path().join(file);
+        audience()
+            .args(["export", SEG, "--out"])
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!("wrote {n} rows")));
+        let rows = match check {
+            "csv" => std::fs::read_to_string(&out).unwrap().lines().count() - 1,
+            "jsonl" => std::fs::read_to_string(&out).unwrap().lines().count(),
+            _ => parquet_rows(&out),
+        };
+        assert_eq!(rows, n, "{file}");
+    }
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn channel_exports_apply_reachability() {
+    let dir = tempfile::tempdir().unwrap();
+    let push = dir.path().join("push.csv");
+    audience()
+        .args(["export", "identified", "--channel", "push", "--out"])
+        .arg(&push)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&push).unwrap();
+    assert!(
+        text.starts_with("installationId,pushRegistrationId,platform,externalUserId\n"),
+        "{}",
+        &text[..80]
+    );
+    let reachable: usize = stdout(&[
+        "count",
+        "identified and pushRegistrationEnabled and state != \"uninstalled\"",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(text.lines().count() - 1, reachable);
+    let email = dir.path().join("email.csv");
+    audience()
+        .args(["export", "identified", "--channel", "email", "--out"])
+        .arg(&email)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&email).unwrap();
+    let with_email: usize = stdout(&[
+        "count",
+        "--target",
+        "persons",
+        "identified and emails is set",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert_eq!(text.lines().count() - 1, with_email);
+    assert!(text.lines().nth(1).unwrap().contains('@'));
+}
+
+#[test]
+fn export_to_an_unwritable_place_fails_cleanly() {
+    audience()
+        .args(["export", SEG, "--out", "/nonexistent/dir/a.csv"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/dir"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.csv");
+    audience()
+        .args(["export", "count(AppLunch) > 1", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    assert!(!out.exists());
+}
+
+#[test]
+fn export_many_saved_segments_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let segs = dir.path().join("segs");
+    std::fs::create_dir(&segs).unwrap();
+    std::fs::write(segs.join("ios.seg"), "platform = \"iOS\"").unwrap();
+    std::fs::write(segs.join("buyers.seg"), "did(Purchase within 90d)").unwrap();
+    std::fs::write(
+        segs.join("ios-buyers.seg"),
+        "segment(\"ios\") and segment(\"buyers\")",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    audience()
+        .args(["export", "--format", "jsonl", "--segments"])
+        .arg(&segs)
+        .arg("--out-dir")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("exported 3 file(s)"));
+    for name in ["ios", "buyers", "ios-buyers"] {
+        let rows = std::fs::read_to_string(out.join(format!("{name}.jsonl")))
+            .unwrap()
+            .lines()
+            .count();
+        let n: usize = stdout(&["count", "--segments", segs.to_str().unwrap(), name])
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(rows, n, "{name}");
+    }
+}
+
+#[test]
+fn killed_export_never_leaves_a_truncated_file() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all.csv");
+    let bin = assert_cmd::cargo::cargo_bin("audience");
+    for delay_ms in [5, 40, 120] {
+        let mut child = std::process::Command::new(&bin)
+            .arg("--store")
+            .arg(&store)
+            .args([
+                "export",
+                "not primaryDevice or count(AppLaunch) >= 0",
+                "--out",
+            ])
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if out.exists() {
+            // Only a complete file is ever renamed into place.
+            let expected: usize = String::from_utf8(
+                audience()
+                    .arg("--store")
+                    .arg(&store)
+                    .args(["count", "not primaryDevice or count(AppLaunch) >= 0"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&out).unwrap().lines().count() - 1,
+                expected
+            );
+        }
+    }
+}
+
+#[test]
+fn explain_shows_plans_and_metrics() {
+    let text = stdout(&[
+        "explain",
+        "did(AddToCart within 7d) and not did(Purchase within 7d)",
+    ]);
+    assert!(
+        text.contains("== logical plan (optimized) ==")
+            && text.contains("event_addtocart")
+            && text.contains("DataSourceExec")
+    );
+    let analyzed = stdout(&["explain", "--analyze", "count(AppLaunch within 30d) >= 3"]);
+    assert!(
+        analyzed.contains("metrics=[") && analyzed.contains("output_rows="),
+        "{analyzed}"
+    );
+}
+
+#[test]
+fn check_and_fmt() {
+    assert_eq!(
+        stdout(&["check", "PrimaryDevice AND tags HAS \"vip\""]).trim(),
+        "installation.primaryDevice and person.tags has \"vip\""
+    );
+    // fmt is syntax only: layout and keywords are canonical, names stay as written.
+    assert_eq!(
+        stdout(&["fmt", "PrimaryDevice   AND (tags HAS \"vip\")  # c"]).trim(),
+        "PrimaryDevice and tags has \"vip\""
+    );
+    audience().args(["fmt", "(("]).assert().code(1);
+}
