@@ -9,19 +9,7 @@ use audience::store::Store;
 use std::path::Path;
 
 fn key(target: Target) -> Vec<OutputColumn> {
-    use audience::catalog::Entity;
-    match target {
-        Target::Installations => vec![OutputColumn {
-            entity: Entity::Installation,
-            column: "installation_id".into(),
-            name: "id".into(),
-        }],
-        Target::Persons => vec![OutputColumn {
-            entity: Entity::Person,
-            column: "person_id".into(),
-            name: "id".into(),
-        }],
-    }
+    vec![OutputColumn::key(target)]
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use audience::catalog::{Catalog, Entity};
+use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::exec::{open_session, run, SessionOptions};
 use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
@@ -25,18 +25,7 @@ async fn engine(
     as_of: chrono::DateTime<chrono::Utc>,
     target: Target,
 ) -> BTreeSet<i64> {
-    let columns = vec![match target {
-        Target::Installations => OutputColumn {
-            entity: Entity::Installation,
-            column: "installation_id".into(),
-            name: "id".into(),
-        },
-        Target::Persons => OutputColumn {
-            entity: Entity::Person,
-            column: "person_id".into(),
-            name: "id".into(),
-        },
-    }];
+    let columns = vec![OutputColumn::key(target)];
     let plan = plan_segment(
         typed,
         sources,

@@ -1,7 +1,7 @@
 //! Snapshots of the optimized logical plans of representative segments, planned against
 //! schema-only tables (no Parquet I/O): the shape of the plan is the contract with performance.
 
-use audience::catalog::{Catalog, Entity};
+use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
 use audience::store::manifest::Partitioning;
@@ -11,18 +11,7 @@ fn plan(src: &str, target: Target) -> String {
     let catalog = Catalog::sample();
     let typed = compile(src, &catalog, &NoSavedSegments).unwrap();
     let sources = TableSources::from_catalog(&catalog, Partitioning::Day);
-    let columns = match target {
-        Target::Installations => vec![OutputColumn {
-            entity: Entity::Installation,
-            column: "installation_id".into(),
-            name: "installationId".into(),
-        }],
-        Target::Persons => vec![OutputColumn {
-            entity: Entity::Person,
-            column: "person_id".into(),
-            name: "personId".into(),
-        }],
-    };
+    let columns = vec![OutputColumn::key(target)];
     let opts = PlanOptions {
         as_of: "2026-11-01T00:00:00Z".parse().unwrap(),
         target,

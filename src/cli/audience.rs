@@ -257,18 +257,7 @@ fn channel_condition(catalog: &Catalog, channel: Channel) -> TPred {
 }
 
 fn key_column(target: Target) -> Vec<OutputColumn> {
-    match target {
-        Target::Installations => vec![OutputColumn {
-            entity: Entity::Installation,
-            column: "installation_id".into(),
-            name: "installationId".into(),
-        }],
-        Target::Persons => vec![OutputColumn {
-            entity: Entity::Person,
-            column: "person_id".into(),
-            name: "personId".into(),
-        }],
-    }
+    vec![OutputColumn::key(target)]
 }
 
 async fn count_target(p: &Prepared, typed: &TypedSegment, target: Target) -> Result<u64> {

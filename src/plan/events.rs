@@ -29,18 +29,7 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggKind {
-    Count,
-    Sum,
-    Avg,
-    Min,
-    Max,
-    /// Time of the first matching event.
-    First,
-    /// Time of the last matching event.
-    Last,
-}
+pub use crate::check::typed::AggKind;
 
 /// Event times `[from, to)` in microseconds UTC; `to` is at most the as-of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

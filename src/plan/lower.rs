@@ -3,7 +3,7 @@
 
 use super::assemble::{assemble, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
-use super::events::{ts_lit, AggKind as PlanAgg, AggRequest, EventAggregates, Scope, TimeRange};
+use super::events::{ts_lit, AggRequest, EventAggregates, Scope, TimeRange};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::catalog::{Entity, ValueType, PERSON_ID};
@@ -24,6 +24,24 @@ pub struct OutputColumn {
     pub column: String,
     /// The name in the output (the segment language's name).
     pub name: String,
+}
+
+impl OutputColumn {
+    /// The target's id column: `installationId` or `personId`.
+    pub fn key(target: Target) -> OutputColumn {
+        match target {
+            Target::Installations => OutputColumn {
+                entity: Entity::Installation,
+                column: "installation_id".into(),
+                name: "installationId".into(),
+            },
+            Target::Persons => OutputColumn {
+                entity: Entity::Person,
+                column: "person_id".into(),
+                name: "personId".into(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -185,15 +203,6 @@ impl Lowering {
             Some(p) => Some(self.pred(p, Some(&a.event))?),
             None => None,
         };
-        let kind = match a.kind {
-            AggKind::Count => PlanAgg::Count,
-            AggKind::Sum => PlanAgg::Sum,
-            AggKind::Avg => PlanAgg::Avg,
-            AggKind::Min => PlanAgg::Min,
-            AggKind::Max => PlanAgg::Max,
-            AggKind::First => PlanAgg::First,
-            AggKind::Last => PlanAgg::Last,
-        };
         let scope = if a.installation_scope {
             Scope::Installation
         } else {
@@ -202,7 +211,7 @@ impl Lowering {
         Ok(self.aggs.request(AggRequest {
             scope,
             event: a.event.clone(),
-            kind,
+            kind: a.kind,
             property: a.property.as_ref().map(|p| p.0.clone()),
             filter,
             range,

@@ -177,29 +177,26 @@ impl<'a> P<'a> {
 
     /// `or_expr = and_expr , { "or" , and_expr } ;`
     fn or_expr(&self, i: &'a str) -> Res<'a, Pred> {
-        let (mut i, first) = self.and_expr(i)?;
-        let mut items = vec![first];
-        while let Some(rest) = self.kw(i, "or") {
-            let (rest, p) = self.required(rest, "or", |s, i| s.and_expr(i))?;
-            items.push(p);
-            i = rest;
-        }
-        Ok((
-            i,
-            if items.len() == 1 {
-                items.pop().expect("one")
-            } else {
-                Pred::Or(items)
-            },
-        ))
+        self.chain(i, "or", |s, i| s.and_expr(i), Pred::Or)
     }
 
     /// `and_expr = not_expr , { "and" , not_expr } ;`
     fn and_expr(&self, i: &'a str) -> Res<'a, Pred> {
-        let (mut i, first) = self.not_expr(i)?;
+        self.chain(i, "and", |s, i| s.not_expr(i), Pred::And)
+    }
+
+    /// `item , { word , item }`, one item alone when there is no `word`.
+    fn chain(
+        &self,
+        i: &'a str,
+        word: &str,
+        item: impl Fn(&Self, &'a str) -> Res<'a, Pred>,
+        make: fn(Vec<Pred>) -> Pred,
+    ) -> Res<'a, Pred> {
+        let (mut i, first) = item(self, i)?;
         let mut items = vec![first];
-        while let Some(rest) = self.kw(i, "and") {
-            let (rest, p) = self.required(rest, "and", |s, i| s.not_expr(i))?;
+        while let Some(rest) = self.kw(i, word) {
+            let (rest, p) = self.required(rest, word, &item)?;
             items.push(p);
             i = rest;
         }
@@ -208,7 +205,7 @@ impl<'a> P<'a> {
             if items.len() == 1 {
                 items.pop().expect("one")
             } else {
-                Pred::And(items)
+                make(items)
             },
         ))
     }
