@@ -181,6 +181,7 @@ impl TPred {
 
 // ---- display: the resolved segment, with canonical names (what `audience check` prints) ----
 
+use crate::syntax::ast::list;
 use std::fmt;
 
 impl fmt::Display for TimeBound {
@@ -284,17 +285,6 @@ impl fmt::Display for Field {
             }
         }
     }
-}
-
-fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
-    f.write_str("(")?;
-    for (i, v) in items.iter().enumerate() {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        write!(f, "{v}")?;
-    }
-    f.write_str(")")
 }
 
 impl fmt::Display for TPred {

@@ -291,7 +291,8 @@ impl fmt::Display for Literal {
     }
 }
 
-fn list(f: &mut fmt::Formatter<'_>, values: &[Literal]) -> fmt::Result {
+/// `(a, b, c)`: the list syntax of `in`, `has any` and `has all`.
+pub fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, values: &[T]) -> fmt::Result {
     f.write_str("(")?;
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
