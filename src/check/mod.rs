@@ -35,6 +35,8 @@ pub fn check(
         saved,
         errors: vec![],
         stack: vec![],
+        expansions: 0,
+        graph_error: None,
     };
     let root = c.pred(&seg.root, None);
     if c.errors.is_empty() {
@@ -56,6 +58,8 @@ pub fn resolve_attribute(name: &str, catalog: &Catalog) -> Option<(Entity, Strin
         saved: &NoSavedSegments,
         errors: vec![],
         stack: vec![],
+        expansions: 0,
+        graph_error: None,
     };
     match c.resolve_attribute(n)? {
         Field::Attribute {
@@ -74,7 +78,16 @@ struct Checker<'a> {
     errors: Vec<Diagnostic>,
     /// Saved segments being checked, for cycle detection.
     stack: Vec<String>,
+    /// Saved segments inlined so far: a bound, because references that fan out (`a` uses `b`
+    /// twice, `b` uses `c` twice, …) would otherwise inline exponentially many copies.
+    expansions: usize,
+    /// A cycle or too many expansions, found in a saved segment: reported as it is at each
+    /// reference on the way out, not wrapped in "saved segment `x` has errors: …" per level.
+    graph_error: Option<Diagnostic>,
 }
+
+/// At most this many saved-segment references are inlined into one segment.
+pub const MAX_SAVED_EXPANSIONS: usize = 256;
 
 /// Inside `where`, names are the event's properties.
 type Ctx<'e> = Option<&'e EventDef>;
@@ -91,6 +104,15 @@ fn describe_type(ty: ValueType) -> &'static str {
         ValueType::Version => "a version",
         ValueType::StringList => "a list of strings",
     }
+}
+
+/// At most `VERSION_PARTS` (4) dot-separated unsigned integers: "17", "17.2", "5.10.1".
+fn is_version(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() <= 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn describe_literal(v: &LitValue) -> &'static str {
@@ -209,20 +231,32 @@ impl<'a> Checker<'a> {
         if let Some(pos) = self.stack.iter().position(|n| n == name) {
             let mut cycle = self.stack[pos..].to_vec();
             cycle.push(name.to_string());
-            self.error(
-                span,
-                format!(
-                    "saved segments refer to each other in a cycle: {}",
-                    cycle.join(" → ")
-                ),
+            let message = format!(
+                "saved segments refer to each other in a cycle: {}",
+                cycle.join(" → ")
             );
-            return TPred::Const(false);
+            return self.graph_failure(Diagnostic::error(span, message));
         }
+        if self.expansions >= MAX_SAVED_EXPANSIONS {
+            let d = Diagnostic::error(
+                span,
+                format!("saved segments expand to more than {MAX_SAVED_EXPANSIONS} references"),
+            )
+            .with_hint(
+                "saved segments that use other saved segments several times multiply; \
+                 simplify them",
+            );
+            return self.graph_failure(d);
+        }
+        self.expansions += 1;
         let text = match self.saved.load(name) {
             None => {
                 let names = self.saved.names();
                 let msg = format!("there is no saved segment named `{name}`");
-                match suggest(name, names.iter().map(String::as_str)) {
+                let close = (!name.is_empty())
+                    .then(|| suggest(name, names.iter().map(String::as_str)))
+                    .flatten();
+                match close {
                     Some(s) => {
                         self.error_hint(span, msg, format!("did you mean segment(\"{s}\")?"))
                     }
@@ -243,15 +277,20 @@ impl<'a> Checker<'a> {
             }
             Some(Ok(text)) => text,
         };
+        let mut graph_error = None;
         let inner = crate::syntax::parse(&text).and_then(|seg| {
             let mut sub = Checker {
                 catalog: self.catalog,
                 saved: self.saved,
                 errors: vec![],
                 stack: self.stack.clone(),
+                expansions: self.expansions,
+                graph_error: None,
             };
             sub.stack.push(name.to_string());
             let root = sub.pred(&seg.root, None);
+            self.expansions = sub.expansions;
+            graph_error = sub.graph_error.take();
             if sub.errors.is_empty() {
                 Ok(root)
             } else {
@@ -263,6 +302,11 @@ impl<'a> Checker<'a> {
                 name: name.to_string(),
                 body: Box::new(body),
             },
+            Err(_) if graph_error.is_some() => {
+                let mut d = graph_error.expect("checked");
+                d.span = span;
+                self.graph_failure(d)
+            }
             Err(d) => {
                 let first = &d.0[0];
                 let (line, col) = Diagnostics::line_col(&text, first.span.start);
@@ -281,6 +325,12 @@ impl<'a> Checker<'a> {
                 TPred::Const(false)
             }
         }
+    }
+
+    fn graph_failure(&mut self, d: Diagnostic) -> TPred {
+        self.errors.push(d.clone());
+        self.graph_error = Some(d);
+        TPred::Const(false)
     }
 
     fn operand(&mut self, o: &Operand, ctx: Ctx) -> Option<Field> {
@@ -704,8 +754,19 @@ impl<'a> Checker<'a> {
             (ValueType::Number, LitValue::Number(n, _)) => Value::Number(*n),
             (ValueType::String, LitValue::String(s)) => Value::String(s.clone()),
             (ValueType::Boolean, LitValue::Bool(b)) => Value::Bool(*b),
-            (ValueType::Version, LitValue::String(s)) => Value::Version(s.clone()),
-            (ValueType::Version, LitValue::Number(_, text)) => Value::Version(text.clone()),
+            (ValueType::Version, LitValue::String(s) | LitValue::Number(_, s)) => {
+                // The planner orders versions by their numeric parts; anything else would
+                // silently compare as 0.
+                if !is_version(s) {
+                    self.error_hint(
+                        l.span,
+                        format!("`{s}` is not a version: `{subject}` compares part by part"),
+                        "write dotted numbers such as \"17.2\" or \"5.10.1\" (at most 4 parts)",
+                    );
+                    return None;
+                }
+                Value::Version(s.clone())
+            }
             (
                 ValueType::Date | ValueType::Timestamp,
                 LitValue::Date(_) | LitValue::Timestamp(_) | LitValue::Ago(..),

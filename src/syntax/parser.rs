@@ -325,6 +325,22 @@ impl<'a> P<'a> {
             }
             return self.fail(t, "unterminated quoted name: expected a closing backtick");
         }
+        // Bare names are ASCII; a name with other letters (`färg`) must be quoted. Say so
+        // instead of stumbling over the first non-ASCII letter.
+        let word_len = t
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(t.len());
+        if t[..word_len].starts_with(|c: char| c.is_alphabetic() || c == '_')
+            && !t[..word_len].is_ascii()
+        {
+            let word = &t[..word_len];
+            return Err(nom::Err::Failure(PErr {
+                remaining: t.len(),
+                end: Some(start + word_len),
+                message: Some(format!("`{word}` must be quoted: bare names are ASCII")),
+                hint: Some(format!("quote it with backticks: `{word}`")),
+            }));
+        }
         let (rest, word) = recognize((
             take_while1(|c: char| c.is_ascii_alphabetic() || c == '_'),
             take_while(is_ident_char),
@@ -696,11 +712,28 @@ impl<'a> P<'a> {
                     .chars()
                     .take_while(|c| is_ident_char(*c) || *c == '-' || *c == '.')
                     .collect();
-                return self.fail_hint(
-                    t,
-                    format!("`{word}` is not a number, date or duration"),
-                    "durations use w, d, h, m or s (`30d`, `12h`); dates are written 2026-01-01",
-                );
+                let is_duration_shaped = word
+                    .split(|c: char| "wdhmsWDHMS".contains(c))
+                    .all(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                    && word.ends_with(|c: char| "wdhmsWDHMS".contains(c));
+                let (message, hint) = if is_duration_shaped {
+                    (
+                        format!("the duration `{word}` is too large"),
+                        "durations must fit in about 290,000 years",
+                    )
+                } else {
+                    (
+                        format!("`{word}` is not a number, date or duration"),
+                        "durations are whole numbers with w, d, h, m or s (`30d`, `1d12h`); \
+                         dates are written 2026-01-01",
+                    )
+                };
+                return Err(nom::Err::Failure(PErr {
+                    remaining: t.len(),
+                    end: Some(self.pos(t) + word.len()),
+                    message: Some(message),
+                    hint: Some(hint.into()),
+                }));
             }
             let value: f64 = text.parse().map_err(|_| {
                 nom::Err::Failure(PErr {
@@ -788,7 +821,16 @@ impl<'a> P<'a> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '+' | '-')))
                 .map_or(t.len(), |e| e + 10);
             let text = &t[..end];
-            return match DateTime::parse_from_rfc3339(text) {
+            // RFC 3339 requires seconds; `2026-01-01T10:00Z` means :00 (the grammar allows it).
+            let parsed = DateTime::parse_from_rfc3339(text).or_else(|e| {
+                let b = text.as_bytes();
+                if b.len() > 16 && b[13] == b':' && b[16] != b':' {
+                    DateTime::parse_from_rfc3339(&format!("{}:00{}", &text[..16], &text[16..]))
+                } else {
+                    Err(e)
+                }
+            });
+            return match parsed {
                 Ok(ts) => Ok(Some((
                     &t[end..],
                     LitValue::Timestamp(ts.with_timezone(&Utc)),
@@ -853,7 +895,7 @@ impl<'a> P<'a> {
         if rest.len() == t.len() || rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
             return None;
         }
-        Some((rest, total, t[..t.len() - rest.len()].to_string()))
+        Some((rest, total, t[..t.len() - rest.len()].to_ascii_lowercase()))
     }
 }
 
