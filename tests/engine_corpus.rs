@@ -1,11 +1,12 @@
 //! The segment corpus run against the committed sample: every valid case's audience size for both
 //! targets (snapshot), at the snapshot's as-of time and a month earlier (backtesting).
 
+mod common;
+
 use audience::catalog::Catalog;
 use audience::check::{compile, SegmentDir};
-use audience::exec::{open_session, run, SessionOptions};
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
-use audience::store::Store;
+use audience::exec::run;
+use audience::plan::{plan_segment, OutputColumn, PlanOptions, Target};
 use std::path::Path;
 
 fn key(target: Target) -> Vec<OutputColumn> {
@@ -15,20 +16,7 @@ fn key(target: Target) -> Vec<OutputColumn> {
 #[tokio::test]
 async fn corpus_counts_on_the_sample() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let snapshot = Store::open(root.join("data/sample"))
-        .unwrap()
-        .snapshot(None)
-        .unwrap();
-    let ctx = open_session(&snapshot, &SessionOptions::default())
-        .await
-        .unwrap();
-    let sources = TableSources::from_session(
-        &ctx,
-        &snapshot.manifest.catalog,
-        snapshot.manifest.partitioning,
-    )
-    .await
-    .unwrap();
+    let (snapshot, ctx, sources) = common::open(&root.join("data/sample")).await;
     let saved = SegmentDir(root.join("tests/segments/saved"));
     let mut dir: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
         .unwrap()

@@ -8,9 +8,8 @@ use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
-use audience::exec::{open_session, run, SessionOptions};
+use audience::exec::run;
 use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
-use audience::store::Store;
 use common::reference::Reference;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -56,23 +55,10 @@ async fn engine(
 #[test]
 fn engine_matches_reference_evaluator() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let snapshot = Store::open(common::shared_store())
-        .unwrap()
-        .snapshot(None)
-        .unwrap();
-    let (ctx, sources, reference) = rt.block_on(async {
-        let ctx = open_session(&snapshot, &SessionOptions::default())
-            .await
-            .unwrap();
-        let sources = TableSources::from_session(
-            &ctx,
-            &snapshot.manifest.catalog,
-            snapshot.manifest.partitioning,
-        )
-        .await
-        .unwrap();
+    let (snapshot, ctx, sources, reference) = rt.block_on(async {
+        let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
         let reference = Reference::load(&ctx, &snapshot.manifest.catalog).await;
-        (ctx, sources, reference)
+        (snapshot, ctx, sources, reference)
     });
     let cases = std::env::var("PROPTEST_CASES")
         .ok()

@@ -63,3 +63,25 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The latest snapshot of `store`, a session with its tables, and the planner's view of them.
+pub async fn open(
+    store: &Path,
+) -> (
+    audience::store::Snapshot,
+    datafusion::prelude::SessionContext,
+    audience::plan::TableSources,
+) {
+    let snapshot = audience::store::Store::open(store)
+        .unwrap()
+        .snapshot(None)
+        .unwrap();
+    let ctx = audience::exec::open_session(&snapshot, &Default::default())
+        .await
+        .unwrap();
+    let m = &snapshot.manifest;
+    let sources = audience::plan::TableSources::from_session(&ctx, &m.catalog, m.partitioning)
+        .await
+        .unwrap();
+    (snapshot, ctx, sources)
+}
