@@ -7,16 +7,19 @@ use crate::catalog::{Catalog, Entity};
 use crate::check::resolve_attribute;
 use crate::check::typed::{Field, TPred, TypedSegment};
 use crate::error::{Error, Result};
-use crate::exec::{open_session, parse_size, run, SessionOptions};
+use crate::exec::cluster::{check_cluster_sees, scanned_tables};
+use crate::exec::{open_session, parse_size, run, Cluster, ClusterUrl, SessionOptions};
 use crate::export::{AtomicExport, ExportFormat, ExportSummary};
 use crate::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
 use crate::store::{Snapshot, Store};
 use chrono::{DateTime, Utc};
-use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Options shared by every command that runs a segment.
@@ -38,6 +41,10 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Run on an Apache DataFusion Ballista cluster: its scheduler's df://HOST:PORT (builds with
+    /// the `cluster` feature). Every node must see the store at the same path.
+    #[arg(long, value_parser = ClusterUrl::parse, env = "AUDIENCE_CLUSTER")]
+    cluster: Option<ClusterUrl>,
     /// Diagnostics as JSON on stderr.
     #[arg(long)]
     json_errors: bool,
@@ -126,16 +133,44 @@ struct Prepared {
     as_of: DateTime<Utc>,
     ctx: SessionContext,
     sources: TableSources,
+    cluster: Cluster,
+    /// Tables the cluster was shown to see in full (checked once per table, before first use).
+    cluster_checked: Mutex<BTreeSet<String>>,
+}
+
+impl Prepared {
+    /// On a cluster, checks that it sees the snapshot's files for the tables `plan` reads.
+    async fn ready(&self, plan: &LogicalPlan) -> Result<()> {
+        if self.cluster == Cluster::Local {
+            return Ok(());
+        }
+        let mut tables = scanned_tables(plan);
+        tables.retain(|t| {
+            !self
+                .cluster_checked
+                .lock()
+                .expect("not poisoned")
+                .contains(t)
+        });
+        check_cluster_sees(&self.ctx, &self.snapshot, &self.cluster, &tables).await?;
+        self.cluster_checked
+            .lock()
+            .expect("not poisoned")
+            .extend(tables);
+        Ok(())
+    }
 }
 
 async fn prepare(cli: &Cli, run: &RunArgs) -> Result<Prepared> {
     let snapshot = Store::open(cli.store_dir())?.snapshot(cli.snapshot.as_deref())?;
     let as_of = run.as_of.unwrap_or(snapshot.manifest.as_of);
+    let cluster = run.cluster.clone().map_or(Cluster::Local, Cluster::Remote);
     let ctx = open_session(
         &snapshot,
         &SessionOptions {
             threads: run.threads,
             memory_limit: run.memory_limit,
+            cluster: cluster.clone(),
         },
     )
     .await?;
@@ -150,6 +185,8 @@ async fn prepare(cli: &Cli, run: &RunArgs) -> Result<Prepared> {
         as_of,
         ctx,
         sources,
+        cluster,
+        cluster_checked: Mutex::default(),
     })
 }
 
@@ -269,6 +306,7 @@ async fn count_target(p: &Prepared, typed: &TypedSegment, target: Target) -> Res
         lists_as_text: false,
     };
     let plan = plan_segment(typed, &p.sources, &opts)?;
+    p.ready(&plan).await?;
     run::count_rows(&p.ctx, plan).await
 }
 
@@ -335,6 +373,7 @@ pub fn query(cli: &Cli, args: &QueryArgs) -> Result<(), Failure> {
             .map_err(Error::from)?
             .build()
             .map_err(Error::from)?;
+        p.ready(&plan).await?;
         let mut stream = run::stream(&p.ctx, plan).await?;
         let mut batches = Vec::new();
         while let Some(b) = stream.next().await {
@@ -390,6 +429,7 @@ async fn export_one(
         lists_as_text: format == ExportFormat::Csv,
     };
     let plan = plan_segment(typed, &p.sources, &opts)?;
+    p.ready(&plan).await?;
     let mut stream = run::stream(&p.ctx, plan).await?;
     let mut file = AtomicExport::create(out, format, stream.schema())?;
     loop {
@@ -516,6 +556,7 @@ pub fn explain(cli: &Cli, args: &ExplainArgs) -> Result<(), Failure> {
             lists_as_text: false,
         };
         let plan = plan_segment(&typed, &p.sources, &opts).map_err(Error::from)?;
+        p.ready(&plan).await?;
         println!("== segment (resolved) ==\n{}\n", typed.root);
         println!("{}", run::explain(&p.ctx, plan, args.analyze).await?);
         Ok(())

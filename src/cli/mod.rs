@@ -3,6 +3,7 @@
 
 mod audience;
 mod check;
+mod cluster;
 mod generate;
 mod info;
 pub mod segment_arg;
@@ -51,6 +52,9 @@ pub enum Command {
     Fmt(check::FmtArgs),
     /// Run SQL over a snapshot's tables (for inspection and benchmark baselines).
     Sql(sql::Args),
+    /// Start a node of an Apache DataFusion Ballista cluster (builds with the `cluster` feature).
+    #[command(subcommand)]
+    Cluster(cluster::Command),
 }
 
 /// How a command failed: a segment error (exit 1, already rendered) or anything else (exit 2).
@@ -117,6 +121,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Check(args) => check::run_check(cli, args),
         Command::Fmt(args) => check::run_fmt(cli, args),
         Command::Sql(args) => Ok(sql::run(cli, args)?),
+        Command::Cluster(command) => Ok(cluster::run(command)?),
     }
 }
 

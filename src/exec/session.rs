@@ -1,10 +1,12 @@
 //! The DataFusion session a command runs in: threads, memory limit (spilling where DataFusion
 //! can), and the snapshot's tables.
 
+use super::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::store::Snapshot;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
 
@@ -13,7 +15,10 @@ pub struct SessionOptions {
     /// Worker threads / target partitions (default: all cores).
     pub threads: Option<usize>,
     /// Memory pool size in bytes; operators that can spill do so past it, others fail cleanly.
+    /// On a cluster it bounds only this process; executors have their own limit.
     pub memory_limit: Option<usize>,
+    /// Where plans run: here, or on a Ballista cluster.
+    pub cluster: Cluster,
 }
 
 /// A session with the snapshot's tables registered.
@@ -34,7 +39,18 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
     if let Some(limit) = opts.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .build();
+    let ctx = match &opts.cluster {
+        Cluster::Local => SessionContext::new_with_state(state),
+        #[cfg(feature = "cluster")]
+        cluster => super::cluster::session(cluster, state).await?,
+        #[cfg(not(feature = "cluster"))]
+        _ => return Err(super::cluster::not_built()),
+    };
     snapshot.register(&ctx).await?;
     Ok(ctx)
 }

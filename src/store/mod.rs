@@ -131,6 +131,16 @@ impl Snapshot {
         self.store.join(rel)
     }
 
+    /// The snapshot's directory (its manifest and own files).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rows the manifest lists for one of the registered tables (0 for other names).
+    pub fn rows_of(&self, table: &str) -> u64 {
+        register::rows_of(self, table)
+    }
+
     /// Every listed file exists with its recorded size, and the event roots hold nothing else
     /// (the tables list those directories, so a stray file would silently join the history).
     fn check_files(&self) -> Result<()> {

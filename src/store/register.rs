@@ -90,6 +90,24 @@ pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Resul
     Ok(())
 }
 
+/// `table` as DataFusion reports it: names are registered through SQL identifier
+/// normalization, so `event_AppLaunch` scans as `event_applaunch`.
+pub(super) fn rows_of(snapshot: &Snapshot, table: &str) -> u64 {
+    let m = &snapshot.manifest;
+    let files = |f: &[super::manifest::DataFile]| f.iter().map(|f| f.rows).sum();
+    match table.to_ascii_lowercase().as_str() {
+        PERSONS_TABLE => files(&m.persons),
+        INSTALLATIONS_TABLE => files(&m.installations),
+        EVENTS_TABLE => m.events.iter().map(|e| e.file.rows).sum(),
+        t => m
+            .events
+            .iter()
+            .filter(|e| event_table(&e.event).eq_ignore_ascii_case(t))
+            .map(|e| e.file.rows)
+            .sum(),
+    }
+}
+
 fn url(snapshot: &Snapshot, rel: &str, dir: bool) -> Result<ListingTableUrl> {
     let mut path = snapshot.path(rel).to_string_lossy().into_owned();
     if dir && !path.ends_with('/') {

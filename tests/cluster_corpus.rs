@@ -1,0 +1,157 @@
+//! The same plans on Apache DataFusion Ballista: every valid corpus case returns exactly the
+//! local audience (the keys, not just their number) on a standalone cluster (scheduler and
+//! executor in this process), for both targets and two as-of times; and a cluster that cannot
+//! see the snapshot's files is an error, never an empty audience.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use arrow::array::{Array, AsArray};
+use audience::catalog::Catalog;
+use audience::check::{compile, SegmentDir};
+use audience::exec::cluster::{check_cluster_sees, scanned_tables};
+use audience::exec::{open_session, run, Cluster, SessionOptions};
+use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use std::path::Path;
+
+/// The plan's single key column, sorted.
+async fn keys(ctx: &SessionContext, plan: LogicalPlan) -> Vec<String> {
+    let mut stream = run::stream(ctx, plan).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.unwrap();
+        let col = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let col = col.as_string::<i32>();
+        for i in 0..col.len() {
+            out.push(col.value(i).to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn standalone(store: &Path) -> (audience::store::Snapshot, SessionContext, TableSources) {
+    let snapshot = audience::store::Store::open(store)
+        .unwrap()
+        .snapshot(None)
+        .unwrap();
+    let opts = SessionOptions {
+        threads: Some(2),
+        cluster: Cluster::Standalone,
+        ..SessionOptions::default()
+    };
+    let ctx = open_session(&snapshot, &opts).await.unwrap();
+    let m = &snapshot.manifest;
+    let sources = TableSources::from_session(&ctx, &m.catalog, m.partitioning)
+        .await
+        .unwrap();
+    (snapshot, ctx, sources)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_audiences_on_a_standalone_cluster_equal_local_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("data/sample");
+    let (snapshot, local, local_sources) = common::open(&sample).await;
+    let (_, cluster, cluster_sources) = standalone(&sample).await;
+    let saved = SegmentDir(root.join("tests/segments/saved"));
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "the corpus went missing");
+    let month_earlier = snapshot.manifest.as_of - chrono::Duration::days(30);
+    let all_tables = [
+        "persons",
+        "installations",
+        "event_applaunch",
+        "event_purchase",
+    ];
+    check_cluster_sees(
+        &cluster,
+        &snapshot,
+        &Cluster::Standalone,
+        &all_tables.iter().map(|t| t.to_string()).collect(),
+    )
+    .await
+    .expect("the in-process cluster sees the whole sample");
+    let mut compared = 0;
+    let mut nonempty = 0;
+    for path in &cases {
+        let src = std::fs::read_to_string(path).unwrap();
+        let typed = compile(&src, &Catalog::sample(), &saved).unwrap();
+        for as_of in [snapshot.manifest.as_of, month_earlier] {
+            for target in [Target::Installations, Target::Persons] {
+                let opts = PlanOptions {
+                    as_of,
+                    target,
+                    columns: vec![OutputColumn::key(target)],
+                    extra: None,
+                    lists_as_text: false,
+                };
+                let want = keys(&local, plan_segment(&typed, &local_sources, &opts).unwrap()).await;
+                let plan = plan_segment(&typed, &cluster_sources, &opts).unwrap();
+                let got = keys(&cluster, plan).await;
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{} ({target:?}, as of {as_of}): cluster and local audience sizes differ",
+                    path.display()
+                );
+                assert!(
+                    got == want,
+                    "{} ({target:?}, as of {as_of}): same size, different members",
+                    path.display()
+                );
+                compared += 1;
+                nonempty += usize::from(!want.is_empty());
+            }
+        }
+    }
+    assert_eq!(compared, cases.len() * 4);
+    assert!(
+        nonempty > compared / 2,
+        "too few non-empty audiences to mean anything"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_cannot_see_the_events_is_an_error_not_an_empty_audience() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let (snapshot, ctx, sources) = standalone(&store).await;
+    let typed = compile(
+        "count(AppLaunch within 30d) >= 1",
+        &snapshot.manifest.catalog,
+        &audience::check::NoSavedSegments,
+    )
+    .unwrap();
+    let opts = PlanOptions {
+        as_of: snapshot.manifest.as_of,
+        target: Target::Installations,
+        columns: vec![OutputColumn::key(Target::Installations)],
+        extra: None,
+        lists_as_text: false,
+    };
+    let plan = plan_segment(&typed, &sources, &opts).unwrap();
+    let tables = scanned_tables(&plan);
+    assert!(tables.contains("event_applaunch"), "{tables:?}");
+
+    // Hide the AppLaunch history from the cluster (as on a node without the shared store).
+    // Before any query: the scheduler caches what it listed.
+    let root = snapshot.path(&snapshot.manifest.event_roots[0]);
+    let dir = root.join("event=AppLaunch");
+    std::fs::rename(&dir, root.join("hidden")).unwrap();
+    let err = check_cluster_sees(&ctx, &snapshot, &Cluster::Standalone, &tables)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sees 0 of the") && err.contains("event_applaunch"),
+        "{err}"
+    );
+    assert!(err.contains("same path"), "{err}");
+}
