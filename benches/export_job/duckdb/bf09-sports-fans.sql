@@ -1,0 +1,8 @@
+-- person.custom.favoriteTeam is set and person.tags has "sports"
+SELECT i.installation_id AS "installationId", i.push_registration_id AS "pushRegistrationId",
+       i.platform AS "platform", p.external_user_id AS "externalUserId"
+FROM installations i
+JOIN persons p ON p.person_id = i.person_id
+WHERE i.push_registration_enabled AND i.state <> 'uninstalled'  -- the push channel
+  AND p.custom_favorite_team IS NOT NULL
+  AND array_has(p.tags, 'sports')

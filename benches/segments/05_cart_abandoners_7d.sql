@@ -1,0 +1,16 @@
+SELECT count(*) AS n
+FROM installations i
+WHERE i.push_registration_enabled
+  AND i.state <> 'uninstalled'
+  AND EXISTS (
+    SELECT 1 FROM event_AddToCart c
+    WHERE c.person_id = i.person_id
+      AND c.event_time >= TIMESTAMP '{as_of}' - INTERVAL '7 days'
+      AND c.event_time < TIMESTAMP '{as_of}'
+      AND c.{period} >= {period_from:7d})
+  AND NOT EXISTS (
+    SELECT 1 FROM event_Purchase b
+    WHERE b.person_id = i.person_id
+      AND b.event_time >= TIMESTAMP '{as_of}' - INTERVAL '7 days'
+      AND b.event_time < TIMESTAMP '{as_of}'
+      AND b.{period} >= {period_from:7d})
