@@ -295,14 +295,23 @@ fn killed_export_never_leaves_a_truncated_file() {
 
 #[test]
 fn explain_shows_plans_and_metrics() {
+    // A 10-day window is not one of the activity summary's: the plan scans AddToCart events.
     let text = stdout(&[
         "explain",
-        "did(AddToCart within 7d) and not did(Purchase within 7d)",
+        "did(AddToCart within 10d) and not did(Purchase within 10d)",
     ]);
     assert!(
         text.contains("== logical plan (optimized) ==")
             && text.contains("event_addtocart")
-            && text.contains("DataSourceExec")
+            && text.contains("DataSourceExec"),
+        "{text}"
+    );
+    // 30 days at the snapshot's as-of is, and AppLaunch has more rows in those partitions than
+    // the summary has persons: the plan reads the summary and no event table.
+    let text = stdout(&["explain", "count(AppLaunch within 30d) >= 3"]);
+    assert!(
+        text.contains("person_activity") && !text.contains("event_applaunch"),
+        "{text}"
     );
     let analyzed = stdout(&["explain", "--analyze", "count(AppLaunch within 30d) >= 3"]);
     assert!(

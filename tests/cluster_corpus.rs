@@ -45,9 +45,7 @@ async fn standalone(store: &Path) -> (audience::store::Snapshot, SessionContext,
     };
     let ctx = open_session(&snapshot, &opts).await.unwrap();
     let m = &snapshot.manifest;
-    let sources = TableSources::from_session(&ctx, &m.catalog, m.partitioning)
-        .await
-        .unwrap();
+    let sources = TableSources::from_session(&ctx, m).await.unwrap();
     (snapshot, ctx, sources)
 }
 
@@ -124,7 +122,7 @@ async fn a_cluster_that_cannot_see_the_events_is_an_error_not_an_empty_audience(
     let (_tmp, store) = common::copy_store(common::shared_store());
     let (snapshot, ctx, sources) = standalone(&store).await;
     let typed = compile(
-        "count(AppLaunch within 30d) >= 1",
+        "count(AppLaunch within 14d) >= 1",
         &snapshot.manifest.catalog,
         &audience::check::NoSavedSegments,
     )

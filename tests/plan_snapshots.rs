@@ -8,9 +8,18 @@ use audience::store::manifest::Partitioning;
 use datafusion::prelude::SessionContext;
 
 fn plan(src: &str, target: Target) -> String {
+    plan_with(src, target, false)
+}
+
+/// `activity`: the snapshot has a person activity summary made at the plan's as-of.
+fn plan_with(src: &str, target: Target, activity: bool) -> String {
     let catalog = Catalog::sample();
     let typed = compile(src, &catalog, &NoSavedSegments).unwrap();
-    let sources = TableSources::from_catalog(&catalog, Partitioning::Day);
+    let mut sources = TableSources::from_catalog(&catalog, Partitioning::Day);
+    if activity {
+        let as_of: chrono::DateTime<chrono::Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
+        sources = sources.with_activity(&catalog, as_of.timestamp_micros());
+    }
     let columns = vec![OutputColumn::key(target)];
     let opts = PlanOptions {
         as_of: "2026-11-01T00:00:00Z".parse().unwrap(),
@@ -47,6 +56,28 @@ fn conditions_on_one_event_share_one_grouped_scan() {
     insta::assert_snapshot!(plan(
         r#"count(Purchase where currency = "EUR" within 90d) >= 2 and sum(Purchase.amount within 365d) > 500 and max(Purchase.amount within 30d) > 50"#,
         Target::Persons
+    ));
+}
+
+#[test]
+fn the_activity_summary_answers_standard_windows_at_the_snapshot_as_of() {
+    // AddToCart and Purchase over 7 days and last(AppLaunch) over all history: one column each
+    // of person_activity, no event scan.
+    insta::assert_snapshot!(plan_with(
+        "did(AddToCart within 7d) and not did(Purchase within 7d) and last(AppLaunch) before 14d ago",
+        Target::Installations,
+        true
+    ));
+}
+
+#[test]
+fn the_activity_summary_is_not_used_for_where_filters_or_other_windows() {
+    // `where` and a 14-day window need raw events; a group with one such aggregate (Purchase)
+    // reads raw events for all of them.
+    insta::assert_snapshot!(plan_with(
+        r#"count(Purchase where currency = "EUR" within 90d) >= 1 and count(AppLaunch within 14d) >= 3 and sum(Purchase.amount within 30d) > 50"#,
+        Target::Persons,
+        true
     ));
 }
 

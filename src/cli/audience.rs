@@ -174,12 +174,7 @@ async fn prepare(cli: &Cli, run: &RunArgs) -> Result<Prepared> {
         },
     )
     .await?;
-    let sources = TableSources::from_session(
-        &ctx,
-        &snapshot.manifest.catalog,
-        snapshot.manifest.partitioning,
-    )
-    .await?;
+    let sources = TableSources::from_session(&ctx, &snapshot.manifest).await?;
     Ok(Prepared {
         snapshot,
         as_of,

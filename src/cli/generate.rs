@@ -30,6 +30,9 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Skip the person activity summary (segments then always aggregate raw events).
+    #[arg(long)]
+    no_activity_summary: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -58,6 +61,7 @@ pub fn run(_cli: &Cli, args: &Args) -> Result<()> {
         as_of,
         threads,
         progress: std::io::stderr().is_terminal(),
+        activity_summary: !args.no_activity_summary,
         partitioning: match args.partition {
             PartitionArg::Day => Partitioning::Day,
             PartitionArg::Month => Partitioning::Month,

@@ -39,6 +39,8 @@ pub struct GenerateOptions {
     pub threads: usize,
     pub progress: bool,
     pub partitioning: Partitioning,
+    /// Write the person activity summary (`store::activity`) with the snapshot.
+    pub activity_summary: bool,
 }
 
 /// What was written.
@@ -135,6 +137,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
         event_roots: vec![staging.store_path("events")],
         partitioning: opts.partitioning,
         events,
+        person_activity: None,
         provenance: Some(serde_json::json!({
             "generator": "audience generate",
             "persons": opts.persons,
@@ -144,6 +147,10 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
             "partitioning": opts.partitioning,
         })),
     };
+    let mut manifest = manifest;
+    if opts.activity_summary {
+        crate::store::activity::build(&staging, &mut manifest, opts.threads)?;
+    }
     let snapshot_id = manifest.snapshot_id.clone();
     let dir = staging.publish(&manifest)?;
     Ok(Generated {

@@ -1,17 +1,20 @@
 //! Event conditions, fused: every aggregate over the same event definition and scope is computed
 //! in one grouped pass over that event's table, as conditional aggregates (`agg(x) FILTER (WHERE
 //! window AND where)`). The scan is restricted to the union of the windows, on the time partition
-//! column (partition pruning) and on event_time (row-group pruning).
+//! column (partition pruning) and on event_time (row-group pruning). Person-scoped aggregates the
+//! snapshot's activity summary holds are read from it instead (one row per person).
 
 use super::sources::TableSources;
 use crate::catalog::{EVENT_TIME, INSTALLATION_ID, PERSON_ID};
+use crate::store::activity::{self, Stat, ACTIVITY_TABLE};
 use crate::store::event_table;
+use arrow::datatypes::DataType;
 use chrono::DateTime;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder};
-use datafusion::prelude::{coalesce, col, lit};
+use datafusion::prelude::{cast, coalesce, col, lit};
 
 /// Whose events an aggregate reads: all of the person's installations, or one installation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +141,14 @@ impl EventAggregates {
     }
 }
 
+/// Sums and averages of number properties are computed in decimal with 10 fractional digits
+/// (and read back as f64 after the aggregation): amounts in cents then sum exactly, so a total
+/// of exactly 500.00 is not 500.00000000000006 (> 500). Found by the benchmark: f64 sums put 2
+/// extra persons over 500.
+pub fn to_decimal(value: Expr) -> Expr {
+    cast(value, DataType::Decimal128(38, 10))
+}
+
 fn range_condition(r: &TimeRange) -> Expr {
     let upper = col(EVENT_TIME).lt(ts_lit(r.to));
     match r.from {
@@ -146,10 +157,61 @@ fn range_condition(r: &TimeRange) -> Expr {
     }
 }
 
-fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
-    let table = event_table(&g.event);
-    // The scan covers the union of the windows: from the earliest start (if every aggregate has
-    // one) to the latest end.
+/// The summary column answering `r`, if the snapshot's person activity summary has one: a
+/// person-scoped aggregate without `where` over one of the summary's windows ending at its as-of.
+fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<String> {
+    let as_of = sources.activity_as_of?;
+    if r.scope != Scope::Person || r.filter.is_some() {
+        return None;
+    }
+    let days = activity::window_of(r.range.from, r.range.to, as_of)?;
+    let (stat, property) = match r.kind {
+        AggKind::Count => (Stat::Count, None),
+        AggKind::Sum => (Stat::Sum, r.property.as_deref()),
+        AggKind::Avg => (Stat::Avg, r.property.as_deref()),
+        AggKind::Min => (Stat::Min, r.property.as_deref()),
+        AggKind::Max => (Stat::Max, r.property.as_deref()),
+        AggKind::First if days.is_none() => (Stat::First, None),
+        AggKind::Last if days.is_none() => (Stat::Last, None),
+        AggKind::First | AggKind::Last => return None,
+    };
+    Some(activity::column(&r.event, stat, property, days))
+}
+
+/// One row per person read from the activity summary, when it answers every aggregate of `g`
+/// and is the smaller read: a week of a rare event is fewer rows than one per person.
+fn summary_plan(g: &Group, sources: &TableSources) -> Result<Option<LogicalPlan>> {
+    let Some(columns) = g
+        .items
+        .iter()
+        .map(|(r, _)| summary_column(r, sources))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let (from, to) = scan_range(g);
+    if let Some(raw) = sources.event_rows_between(&g.event, from, to) {
+        if raw < sources.activity_rows {
+            return Ok(None);
+        }
+    }
+    let mut exprs = vec![col(PERSON_ID)];
+    exprs.extend(
+        columns
+            .into_iter()
+            .zip(&g.items)
+            .map(|(c, (_, name))| col(c).alias(name)),
+    );
+    LogicalPlanBuilder::scan(ACTIVITY_TABLE, sources.get(ACTIVITY_TABLE)?, None)?
+        .project(exprs)?
+        .alias(g.alias.as_str())?
+        .build()
+        .map(Some)
+}
+
+/// The union of a group's windows: from the earliest start (if every aggregate has one) to the
+/// latest end.
+fn scan_range(g: &Group) -> (Option<i64>, i64) {
     let to = g
         .items
         .iter()
@@ -161,6 +223,15 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         .iter()
         .map(|(r, _)| r.range.from)
         .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f)));
+    (from, to)
+}
+
+fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
+    if let Some(plan) = summary_plan(g, sources)? {
+        return Ok(plan);
+    }
+    let table = event_table(&g.event);
+    let (from, to) = scan_range(g);
     let period = col(sources.period_column);
     let mut scan_filter = col(EVENT_TIME)
         .lt(ts_lit(to))
@@ -197,8 +268,8 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         };
         let agg = match r.kind {
             AggKind::Count => count(lit(1)),
-            AggKind::Sum => sum(value()),
-            AggKind::Avg => avg(value()),
+            AggKind::Sum => sum(to_decimal(value())),
+            AggKind::Avg => avg(to_decimal(value())),
             AggKind::Min => min(value()),
             AggKind::Max => max(value()),
             AggKind::First => min(col(EVENT_TIME)),
@@ -211,9 +282,15 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         };
         aggs.push(agg.alias(name));
     }
+    let mut outputs = vec![col(g.scope.key())];
+    outputs.extend(g.items.iter().map(|(r, name)| match r.kind {
+        AggKind::Sum | AggKind::Avg => cast(col(name), DataType::Float64).alias(name),
+        _ => col(name),
+    }));
     LogicalPlanBuilder::scan(table, sources.get(&event_table(&g.event))?, None)?
         .filter(scan_filter)?
         .aggregate(vec![col(g.scope.key())], aggs)?
+        .project(outputs)?
         .alias(g.alias.as_str())?
         .build()
 }

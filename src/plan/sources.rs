@@ -4,9 +4,11 @@
 
 use crate::catalog::{Catalog, EVENT_PARTITION};
 use crate::error::Result;
-use crate::store::manifest::Partitioning;
+use crate::store::activity::{self, ACTIVITY_TABLE};
+use crate::store::manifest::{Manifest, Partitioning};
 use crate::store::{event_table, schema, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::builder::LogicalTableSource;
 use datafusion::logical_expr::TableSource;
@@ -21,6 +23,12 @@ pub struct TableSources {
     /// The time partition column of event tables (`day` or `month`).
     pub period_column: &'static str,
     pub partitioning: Partitioning,
+    /// The as-of time (µs) of the person activity summary, when the snapshot has one.
+    pub activity_as_of: Option<i64>,
+    /// Rows of the activity summary (one per person).
+    pub activity_rows: u64,
+    /// Rows per (event, period start), from the manifest; empty for schema-only sources.
+    pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
 }
 
 impl std::fmt::Debug for TableSources {
@@ -43,20 +51,31 @@ fn all_table_names(catalog: &Catalog) -> Vec<String> {
 
 impl TableSources {
     /// The snapshot's tables as registered in `ctx`.
-    pub async fn from_session(
-        ctx: &SessionContext,
-        catalog: &Catalog,
-        partitioning: Partitioning,
-    ) -> Result<TableSources> {
+    pub async fn from_session(ctx: &SessionContext, manifest: &Manifest) -> Result<TableSources> {
+        let mut names = all_table_names(&manifest.catalog);
+        if manifest.person_activity.is_some() {
+            names.push(ACTIVITY_TABLE.to_string());
+        }
         let mut tables = HashMap::new();
-        for name in all_table_names(catalog) {
+        for name in names {
             let provider = ctx.table_provider(name.as_str()).await?;
             tables.insert(name, provider_as_source(provider));
         }
         Ok(TableSources {
             tables,
-            period_column: partitioning.column(),
-            partitioning,
+            period_column: manifest.partitioning.column(),
+            partitioning: manifest.partitioning,
+            activity_as_of: manifest
+                .person_activity
+                .as_ref()
+                .map(|_| manifest.as_of.timestamp_micros()),
+            activity_rows: manifest.person_activity.as_ref().map_or(0, |f| f.rows),
+            event_rows: manifest.events.iter().fold(HashMap::new(), |mut m, e| {
+                m.entry(e.event.clone())
+                    .or_insert_with(Vec::new)
+                    .push((e.period, e.file.rows));
+                m
+            }),
         })
     }
 
@@ -95,7 +114,39 @@ impl TableSources {
             tables,
             period_column: period,
             partitioning,
+            activity_as_of: None,
+            activity_rows: 0,
+            event_rows: HashMap::new(),
         }
+    }
+
+    /// Rows of `event` in the periods a scan of `[from, to)` (µs) reads, if the manifest is
+    /// known.
+    pub fn event_rows_between(&self, event: &str, from: Option<i64>, to: i64) -> Option<u64> {
+        let files = self.event_rows.get(event)?;
+        let date = |t: i64| {
+            let d = chrono::DateTime::from_timestamp_micros(t).expect("time in range");
+            self.partitioning.period_start(d.date_naive())
+        };
+        let last = date(to - 1);
+        let first = from.map(date);
+        Some(
+            files
+                .iter()
+                .filter(|(p, _)| *p <= last && first.is_none_or(|f| *p >= f))
+                .map(|(_, rows)| rows)
+                .sum(),
+        )
+    }
+
+    /// Adds a schema-only person activity summary made at `as_of` (plan tests).
+    pub fn with_activity(mut self, catalog: &Catalog, as_of: i64) -> TableSources {
+        self.tables.insert(
+            ACTIVITY_TABLE.to_string(),
+            Arc::new(LogicalTableSource::new(activity::schema(catalog))),
+        );
+        self.activity_as_of = Some(as_of);
+        self
     }
 
     /// Whether an attribute column is a list (from the table schema).

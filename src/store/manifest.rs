@@ -29,6 +29,9 @@ pub struct Manifest {
     #[serde(default)]
     pub partitioning: Partitioning,
     pub events: Vec<EventFile>,
+    /// The person activity summary (see `store::activity`), when the writer made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_activity: Option<DataFile>,
     /// How the snapshot was made (generator parameters), for reproducing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,

@@ -10,6 +10,7 @@
 //! Event files are sorted by (person_id, event_time). A later snapshot may list event roots of an
 //! earlier one in its manifest instead of copying that history.
 
+pub mod activity;
 pub mod manifest;
 pub mod publish;
 mod register;
@@ -149,6 +150,7 @@ impl Snapshot {
             .persons
             .iter()
             .chain(&m.installations)
+            .chain(&m.person_activity)
             .chain(m.events.iter().map(|e| &e.file));
         let mut listed = HashSet::new();
         for f in files {
@@ -219,7 +221,7 @@ impl Snapshot {
     /// Registers `persons`, `installations`, `events` and one `event_<Name>` table per event
     /// definition in the session.
     pub async fn register(&self, ctx: &datafusion::prelude::SessionContext) -> Result<()> {
-        register::register(self, ctx).await
+        register::register(&self.manifest, &|rel| self.path(rel), ctx).await
     }
 }
 

@@ -60,6 +60,17 @@ impl Staging {
         format!("{SNAPSHOTS_DIR}/{}/{rel}", self.id)
     }
 
+    /// The local path of a store-relative path a manifest names: this snapshot's files are still
+    /// in staging, earlier snapshots' (shared event roots) are published.
+    pub fn resolve(&self, store_rel: &str) -> PathBuf {
+        let own = format!("{SNAPSHOTS_DIR}/{}/", self.id);
+        match store_rel.strip_prefix(&own) {
+            Some(rel) => self.local_path(rel),
+            None if store_rel == own.trim_end_matches('/') => self.dir.clone(),
+            None => self.store.join(store_rel),
+        }
+    }
+
     /// Opens a Parquet writer for `rel` inside the snapshot.
     pub fn parquet_writer(
         &self,

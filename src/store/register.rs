@@ -1,6 +1,7 @@
 //! Registers a snapshot's tables in a DataFusion session, so planning only has to build plans.
 
-use super::{schema, Snapshot};
+use super::manifest::Manifest;
+use super::{activity, schema, Snapshot};
 use crate::catalog::{self, EVENT_PARTITION};
 use crate::error::Result;
 use arrow::datatypes::{DataType, SchemaRef};
@@ -10,6 +11,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::logical_expr::SortExpr;
 use datafusion::prelude::{col, SessionContext};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const PERSONS_TABLE: &str = "persons";
@@ -22,8 +24,13 @@ pub fn event_table(event: &str) -> String {
     format!("event_{event}")
 }
 
-pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Result<()> {
-    let m = &snapshot.manifest;
+/// Registers the tables of `m`, whose store-relative paths `resolve` maps to local paths (the
+/// published snapshot, or its staging directory while the writer still builds the summary).
+pub(super) async fn register(
+    m: &Manifest,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    ctx: &SessionContext,
+) -> Result<()> {
     let cat = &m.catalog;
     let sorted = |cols: &[&str]| {
         vec![cols
@@ -32,10 +39,7 @@ pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Resul
             .collect::<Vec<SortExpr>>()]
     };
     let file_urls = |files: &[super::manifest::DataFile]| -> Result<Vec<ListingTableUrl>> {
-        files
-            .iter()
-            .map(|f| url(snapshot, &f.path, false))
-            .collect()
+        files.iter().map(|f| url(resolve(&f.path), false)).collect()
     };
 
     let persons = listing(
@@ -52,6 +56,15 @@ pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Resul
         sorted(&[catalog::PERSON_ID, catalog::INSTALLATION_ID]),
     )?;
     ctx.register_table(INSTALLATIONS_TABLE, installations)?;
+    if let Some(file) = &m.person_activity {
+        let activity = listing(
+            file_urls(std::slice::from_ref(file))?,
+            activity::schema(cat),
+            vec![],
+            vec![],
+        )?;
+        ctx.register_table(activity::ACTIVITY_TABLE, activity)?;
+    }
 
     let event_order = sorted(&[catalog::PERSON_ID, catalog::EVENT_TIME]);
     let day = (m.partitioning.column().to_string(), DataType::Date32);
@@ -61,8 +74,7 @@ pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Resul
             .iter()
             .map(|r| {
                 url(
-                    snapshot,
-                    &format!("{r}/{EVENT_PARTITION}={}", def.name),
+                    resolve(&format!("{r}/{EVENT_PARTITION}={}", def.name)),
                     true,
                 )
             })
@@ -78,7 +90,7 @@ pub(super) async fn register(snapshot: &Snapshot, ctx: &SessionContext) -> Resul
     let roots = m
         .event_roots
         .iter()
-        .map(|r| url(snapshot, r, true))
+        .map(|r| url(resolve(r), true))
         .collect::<Result<Vec<_>>>()?;
     let all = listing(
         roots,
@@ -97,6 +109,7 @@ pub(super) fn rows_of(snapshot: &Snapshot, table: &str) -> u64 {
     let files = |f: &[super::manifest::DataFile]| f.iter().map(|f| f.rows).sum();
     match table.to_ascii_lowercase().as_str() {
         PERSONS_TABLE => files(&m.persons),
+        activity::ACTIVITY_TABLE => m.person_activity.iter().map(|f| f.rows).sum(),
         INSTALLATIONS_TABLE => files(&m.installations),
         EVENTS_TABLE => m.events.iter().map(|e| e.file.rows).sum(),
         t => m
@@ -108,8 +121,8 @@ pub(super) fn rows_of(snapshot: &Snapshot, table: &str) -> u64 {
     }
 }
 
-fn url(snapshot: &Snapshot, rel: &str, dir: bool) -> Result<ListingTableUrl> {
-    let mut path = snapshot.path(rel).to_string_lossy().into_owned();
+fn url(path: PathBuf, dir: bool) -> Result<ListingTableUrl> {
+    let mut path = path.to_string_lossy().into_owned();
     if dir && !path.ends_with('/') {
         path.push('/');
     }

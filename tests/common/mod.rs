@@ -28,6 +28,7 @@ pub fn options(
         threads: 2,
         progress: false,
         partitioning,
+        activity_summary: true,
     }
 }
 
@@ -80,7 +81,7 @@ pub async fn open(
         .await
         .unwrap();
     let m = &snapshot.manifest;
-    let sources = audience::plan::TableSources::from_session(&ctx, &m.catalog, m.partitioning)
+    let sources = audience::plan::TableSources::from_session(&ctx, m)
         .await
         .unwrap();
     (snapshot, ctx, sources)

@@ -268,9 +268,9 @@ impl<'a> Pair<'a> {
         };
         match a.kind {
             AggKind::Count => V::Num(matching.len() as f64),
-            AggKind::Sum => V::Num(values.iter().sum()),
+            AggKind::Sum => V::Num(exact_sum(&values)),
             AggKind::Avg if values.is_empty() => V::Null,
-            AggKind::Avg => V::Num(values.iter().sum::<f64>() / values.len() as f64),
+            AggKind::Avg => V::Num(exact_sum(&values) / values.len() as f64),
             AggKind::Min => values
                 .iter()
                 .cloned()
@@ -400,4 +400,11 @@ impl<'a> Pair<'a> {
             }
         }
     }
+}
+
+/// The engine sums number properties in decimal with 10 fractional digits (exact for amounts
+/// in cents); so does the reference, in integers of 1e-10.
+fn exact_sum(values: &[f64]) -> f64 {
+    let scaled: i128 = values.iter().map(|v| (v * 1e10).round() as i128).sum();
+    scaled as f64 / 1e10
 }
