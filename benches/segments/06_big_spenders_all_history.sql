@@ -5,6 +5,6 @@ FROM (
   FROM event_Purchase
   WHERE event_time < TIMESTAMP '{as_of}'
   GROUP BY person_id
-  HAVING sum(amount) > 500
+  HAVING sum(CAST(amount AS DECIMAL(38, 10))) > 500  -- exact, as the engine sums
 ) big
 JOIN persons p ON p.person_id = big.person_id

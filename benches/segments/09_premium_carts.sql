@@ -7,7 +7,7 @@ WITH carts AS (
     AND {period} >= {period_from:90d}
   GROUP BY person_id
   HAVING max(price) FILTER (WHERE event_time >= TIMESTAMP '{as_of}' - INTERVAL '30 days') >= 100
-     AND avg(price) > 40
+     AND avg(CAST(price AS DECIMAL(38, 10))) > 40
 )
 SELECT count(*) AS n
 FROM installations i

@@ -9,4 +9,4 @@ WHERE i.push_registration_enabled AND i.state <> 'uninstalled'  -- the push chan
     WHERE event_time >= TIMESTAMP '{as_of}' - INTERVAL '365 days'
       AND event_time < TIMESTAMP '{as_of}' AND {period} >= {period_from:365d}
     GROUP BY person_id
-    HAVING sum(amount) > 300)
+    HAVING sum(CAST(amount AS DECIMAL(38, 10))) > 300)
