@@ -15,9 +15,11 @@ holding the count, the same text for DuckDB and DataFusion, with placeholders `{
 Every run is a fresh process: `audience count` and `audience sql` are timed as whole processes
 (wall clock, from this script: startup, opening the snapshot, planning and execution); DuckDB runs
 in a fresh Python process per run (benches/duckdb_query.py) that times only the query, not the
-interpreter or the views. Every engine gets --threads (default 2). Peak RSS comes from
-`/usr/bin/time -v` (for DuckDB it includes the Python interpreter, about 60 MB). The three counts must be equal: a mismatch is reported loudly and the script
-exits non-zero.
+interpreter or the views. audience also reports its in-process time (`count --timings`: check,
+plan and run, without start-up and opening the snapshot), the part comparable with DuckDB's query
+time; both ratios are printed. Every engine gets --threads (default 2). Peak RSS comes from
+`/usr/bin/time -v` (for DuckDB it includes the Python interpreter, about 60 MB). The three counts
+must be equal: a mismatch is reported loudly and the script exits non-zero.
 
 The export job (benches/export_job) exports 10 saved segments for the push channel as CSV, once
 as one `audience export --segments DIR --out-dir DIR` job, once one `audience export` per
@@ -206,6 +208,9 @@ class Measure:
     seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # audience only: check + plan + run, without process start and opening the snapshot (what
+    # DuckDB's in-process query time covers).
+    engine_seconds: list[float] = field(default_factory=list)
 
     def add(self, r: Run, count: int | None, seconds: float | None = None) -> None:
         if r.returncode != 0 or count is None:
@@ -227,6 +232,10 @@ class Measure:
         return statistics.median(self.seconds) if self.seconds else None
 
     @property
+    def engine_median(self) -> float | None:
+        return statistics.median(self.engine_seconds) if self.engine_seconds else None
+
+    @property
     def peak_rss(self) -> float | None:
         return max(self.rss_mb) if self.rss_mb else None
 
@@ -236,6 +245,7 @@ class Measure:
             "counts": self.counts,
             "seconds": self.seconds,
             "median_s": self.median,
+            "engine_median_s": self.engine_median,
             "peak_rss_mb": self.peak_rss,
             "errors": self.errors,
         }
@@ -252,12 +262,15 @@ class Bench:
     def audience_cmd(self, seg: Segment, extra: list[str] = ()) -> list[str]:
         return [
             str(self.binary), "count", "--store", str(self.store), "--segments", str(SAVED),
-            "--target", seg.target, "--threads", str(self.threads), *extra, "--", seg.text,
+            "--target", seg.target, "--threads", str(self.threads), "--timings", *extra, "--", seg.text,
         ]
 
     def audience(self, seg: Segment, m: Measure, extra: list[str] = ()) -> Run:
         r = run(self.audience_cmd(seg, extra))
         m.add(r, parse_int(r.stdout) if r.returncode == 0 else None)
+        t = re.search(r"check_ms=([\d.]+) query_ms=([\d.]+)", r.stderr)
+        if r.returncode == 0 and t:
+            m.engine_seconds.append((float(t.group(1)) + float(t.group(2))) / 1000)
         return r
 
     def datafusion_sql(self, seg: Segment, m: Measure) -> None:
@@ -433,11 +446,14 @@ def main() -> int:
     for seg, a, d, k in results:
         agree = a.count is not None and a.count == d.count == k.count
         count = f"{a.count:,}" if agree else f"MISMATCH {a.count}/{d.count}/{k.count}"
-        rows.append([seg.name, seg.target, count, secs(a.median), secs(d.median), secs(k.median),
-                     ratio(a.median, k.median), ratio(a.median, d.median),
-                     mb(a.peak_rss), mb(k.peak_rss)])
-    print(table(["segment", "target", "count", "audience (s)", "DataFusion SQL (s)", "DuckDB (s)",
-                 "audience/DuckDB", "audience/DF SQL", "audience RSS (MB)", "DuckDB RSS (MB)"], rows))
+        rows.append([seg.name, seg.target, count, secs(a.median), secs(a.engine_median), secs(d.median),
+                     secs(k.median), ratio(a.median, k.median), ratio(a.engine_median, k.median),
+                     ratio(a.median, d.median), mb(a.peak_rss), mb(k.peak_rss)])
+    print(table(["segment", "target", "count", "audience (s)", "audience query (s)", "DataFusion SQL (s)",
+                 "DuckDB query (s)", "audience/DuckDB", "query/DuckDB", "audience/DF SQL",
+                 "audience RSS (MB)", "DuckDB RSS (MB)"], rows))
+    print("\naudience and DataFusion SQL: whole processes; audience query: check + plan + run inside the "
+          "process (no start-up, no snapshot open); DuckDB: the query alone, views already made.")
 
     export = None
     if run_export:

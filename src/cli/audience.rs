@@ -59,6 +59,10 @@ pub struct CountArgs {
     /// `json` adds the count of both targets, timing, snapshot id and as-of.
     #[arg(long, value_enum, default_value_t = super::OutputFormat::Text)]
     format: super::OutputFormat,
+    /// Print on stderr where the time went: opening the snapshot, checking, planning and
+    /// running the segment (benchmarks compare the last two with other engines' query times).
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -310,8 +314,20 @@ pub fn count(cli: &Cli, args: &CountArgs) -> Result<(), Failure> {
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
         let p = prepare(cli, &args.run).await?;
+        let opened = Instant::now();
         let typed = compile(&p, &src, &args.run)?;
+        let checked = Instant::now();
         let n = count_target(&p, &typed, args.run.target).await?;
+        if args.timings {
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+            let done = Instant::now();
+            eprintln!(
+                "timings: open_ms={:.1} check_ms={:.1} query_ms={:.1}",
+                ms(started, opened),
+                ms(opened, checked),
+                ms(checked, done)
+            );
+        }
         if args.format == super::OutputFormat::Json {
             let other = match args.run.target {
                 Target::Installations => Target::Persons,
