@@ -5,10 +5,11 @@
 //! Only the tables a segment touches are joined: an installation-only segment scans
 //! installations alone, a person-only segment persons alone.
 
-use super::events::{EventAggregates, Scope};
+use super::events::{AggPlans, EventAggregates, Scope};
 use super::sources::TableSources;
 use crate::catalog::{INSTALLATION_ID, PERSON_ID};
 use crate::store::{INSTALLATIONS_TABLE, PERSONS_TABLE};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, JoinType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
@@ -56,7 +57,20 @@ pub fn assemble(
     predicate: Expr,
     output: Vec<Expr>,
 ) -> Result<LogicalPlan> {
-    let agg_plans = aggregates.plans(sources)?;
+    let AggPlans {
+        plans: agg_plans,
+        renames,
+    } = aggregates.plans(sources)?;
+    let predicate = predicate
+        .transform(|e| {
+            Ok(match &e {
+                Expr::Column(c) if renames.contains_key(c) => {
+                    Transformed::yes(Expr::Column(renames[c].clone()))
+                }
+                _ => Transformed::no(e),
+            })
+        })?
+        .data;
     if agg_plans.iter().any(|(s, _, _)| *s == Scope::Installation) {
         needs.installation = true;
     }

@@ -132,13 +132,50 @@ impl EventAggregates {
         }
     }
 
-    /// `(scope, alias, plan)` for each group: one row per key with a column per aggregate.
-    pub fn plans(&self, sources: &TableSources) -> Result<Vec<(Scope, String, LogicalPlan)>> {
-        self.groups
-            .iter()
-            .map(|g| Ok((g.scope, g.alias.clone(), group_plan(g, sources)?)))
-            .collect()
+    /// `(scope, alias, plan)` for each group: one row per key with a column per aggregate. The
+    /// groups the activity summary answers share one scan of it (one join, not one per event),
+    /// under [`SUMMARY_ALIAS`]; `renames` maps their columns to it.
+    pub fn plans(&self, sources: &TableSources) -> Result<AggPlans> {
+        let mut out = AggPlans::default();
+        let mut summary = vec![col(PERSON_ID)];
+        for g in &self.groups {
+            match summary_columns(g, sources) {
+                Some(columns) => {
+                    for (c, (_, name)) in columns.into_iter().zip(&g.items) {
+                        let fused = format!("{}_{name}", g.alias);
+                        out.renames.insert(
+                            Column::new(Some(g.alias.clone()), name),
+                            Column::new(Some(SUMMARY_ALIAS), &fused),
+                        );
+                        summary.push(col(c).alias(fused));
+                    }
+                }
+                None => out
+                    .plans
+                    .push((g.scope, g.alias.clone(), group_plan(g, sources)?)),
+            }
+        }
+        if summary.len() > 1 {
+            let plan =
+                LogicalPlanBuilder::scan(ACTIVITY_TABLE, sources.get(ACTIVITY_TABLE)?, None)?
+                    .project(summary)?
+                    .alias(SUMMARY_ALIAS)?
+                    .build()?;
+            out.plans
+                .push((Scope::Person, SUMMARY_ALIAS.to_string(), plan));
+        }
+        Ok(out)
     }
+}
+
+/// The alias of the one scan of the activity summary in an assembled plan.
+pub const SUMMARY_ALIAS: &str = "act";
+
+/// The event aggregate plans of a segment, and how columns of summary-answered groups moved.
+#[derive(Default)]
+pub struct AggPlans {
+    pub plans: Vec<(Scope, String, LogicalPlan)>,
+    pub renames: std::collections::HashMap<Column, Column>,
 }
 
 /// Sums and averages of number properties are computed in decimal with 10 fractional digits
@@ -178,35 +215,19 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<String> {
     Some(activity::column(&r.event, stat, property, days))
 }
 
-/// One row per person read from the activity summary, when it answers every aggregate of `g`
-/// and is the smaller read: a week of a rare event is fewer rows than one per person.
-fn summary_plan(g: &Group, sources: &TableSources) -> Result<Option<LogicalPlan>> {
-    let Some(columns) = g
+/// The summary columns answering every aggregate of `g`, when the summary has them all and is
+/// the smaller read (a week of a rare event is fewer rows than one per person).
+fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<String>> {
+    let columns = g
         .items
         .iter()
         .map(|(r, _)| summary_column(r, sources))
-        .collect::<Option<Vec<_>>>()
-    else {
-        return Ok(None);
-    };
+        .collect::<Option<Vec<_>>>()?;
     let (from, to) = scan_range(g);
-    if let Some(raw) = sources.event_rows_between(&g.event, from, to) {
-        if raw < sources.activity_rows {
-            return Ok(None);
-        }
+    match sources.event_rows_between(&g.event, from, to) {
+        Some(raw) if raw < sources.activity_rows => None,
+        _ => Some(columns),
     }
-    let mut exprs = vec![col(PERSON_ID)];
-    exprs.extend(
-        columns
-            .into_iter()
-            .zip(&g.items)
-            .map(|(c, (_, name))| col(c).alias(name)),
-    );
-    LogicalPlanBuilder::scan(ACTIVITY_TABLE, sources.get(ACTIVITY_TABLE)?, None)?
-        .project(exprs)?
-        .alias(g.alias.as_str())?
-        .build()
-        .map(Some)
 }
 
 /// The union of a group's windows: from the earliest start (if every aggregate has one) to the
@@ -227,9 +248,6 @@ fn scan_range(g: &Group) -> (Option<i64>, i64) {
 }
 
 fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
-    if let Some(plan) = summary_plan(g, sources)? {
-        return Ok(plan);
-    }
     let table = event_table(&g.event);
     let (from, to) = scan_range(g);
     let period = col(sources.period_column);
