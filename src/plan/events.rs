@@ -161,8 +161,10 @@ impl EventAggregates {
                     .project(summary)?
                     .alias(SUMMARY_ALIAS)?
                     .build()?;
+            // First: its filters are usually the most selective and cheapest, and DataFusion
+            // keeps the join order it is given (segment 11: 0.16 s last, 0.10 s first).
             out.plans
-                .push((Scope::Person, SUMMARY_ALIAS.to_string(), plan));
+                .insert(0, (Scope::Person, SUMMARY_ALIAS.to_string(), plan));
         }
         Ok(out)
     }
