@@ -94,14 +94,6 @@ class Cluster:
                 proc.wait()
 
 
-def count_cmd(binary: Path, store: Path, seg: compare.Segment, threads: int, cluster: str | None) -> list[str]:
-    cmd = [str(binary), "count", "--store", str(store), "--segments", str(compare.SAVED),
-           "--target", seg.target, "--threads", str(threads)]
-    if cluster:
-        cmd += ["--cluster", cluster]
-    return [*cmd, "--", seg.text]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", type=Path, default=compare.DEFAULT_BIN, help="audience binary built with --features cluster")
@@ -131,7 +123,8 @@ def main() -> int:
                 local, remote = compare.Measure(), compare.Measure()
                 for _ in range(args.runs):
                     for m, url in ((local, None), (remote, cluster.url)):
-                        r = compare.run(count_cmd(binary, store, seg, local_threads, url))
+                        extra = ["--cluster", url] if url else []
+                        r = compare.run(compare.count_cmd(binary, store, seg, local_threads, extra))
                         m.add(r, compare.parse_int(r.stdout))
                 ok = local.count is not None and local.count == remote.count
                 failures += not ok

@@ -251,6 +251,14 @@ class Measure:
         }
 
 
+def count_cmd(binary: Path, store: Path, seg: Segment, threads: int, extra: list[str] = ()) -> list[str]:
+    """`audience count` of one benchmark segment (stdout: the count; stderr: --timings)."""
+    return [
+        str(binary), "count", "--store", str(store), "--segments", str(SAVED),
+        "--target", seg.target, "--threads", str(threads), "--timings", *extra, "--", seg.text,
+    ]
+
+
 class Bench:
     def __init__(self, binary: Path, store: Path, threads: int):
         self.binary = binary
@@ -259,14 +267,8 @@ class Bench:
         self.snapshot_dir, self.manifest = dq.load_snapshot(store)
         self.sql_threads = ["--threads", str(threads)]
 
-    def audience_cmd(self, seg: Segment, extra: list[str] = ()) -> list[str]:
-        return [
-            str(self.binary), "count", "--store", str(self.store), "--segments", str(SAVED),
-            "--target", seg.target, "--threads", str(self.threads), "--timings", *extra, "--", seg.text,
-        ]
-
     def audience(self, seg: Segment, m: Measure, extra: list[str] = ()) -> Run:
-        r = run(self.audience_cmd(seg, extra))
+        r = run(count_cmd(self.binary, self.store, seg, self.threads, extra))
         m.add(r, parse_int(r.stdout) if r.returncode == 0 else None)
         t = re.search(r"check_ms=([\d.]+) query_ms=([\d.]+)", r.stderr)
         if r.returncode == 0 and t:
