@@ -72,6 +72,15 @@ pub struct AttributeDef {
     /// Other accepted spellings (`appVersion` for `applicationVersion`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// The table also stores `<column>__sort`, an order-preserving key of every non-null value of
+    /// this version column (see `store::version_key`), and comparisons read the key alone.
+    /// Catalogs of older snapshots lack it; the planner then splits the text.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sort_key: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn yes() -> bool {
@@ -150,6 +159,7 @@ impl Catalog {
                     custom: true,
                     nullable: true,
                     aliases: vec![],
+                    sort_key: *ty == ValueType::Version,
                 })
                 .collect()
         };
@@ -298,6 +308,7 @@ fn attr(name: &str, ty: ValueType, nullable: bool) -> AttributeDef {
         custom: false,
         nullable,
         aliases: vec![],
+        sort_key: ty == ValueType::Version,
     }
 }
 

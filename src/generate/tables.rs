@@ -6,7 +6,7 @@ use super::vocab;
 use super::world::{Device, World, MICROS_PER_DAY, NEVER};
 use crate::catalog::Catalog;
 use crate::error::Result;
-use crate::store::schema;
+use crate::store::{schema, version_key};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, ListBuilder, RecordBatch,
     StringArray, StringBuilder, TimestampMicrosecondArray,
@@ -142,7 +142,8 @@ fn profile(w: &World, pid: usize) -> Profile {
 
 /// The persons table, in batches of [`CHUNK`] rows.
 pub fn persons_batches(w: &World, catalog: &Catalog, t: &Trackers) -> Result<Vec<RecordBatch>> {
-    let schema = schema::persons_schema(catalog);
+    let stored = schema::persons_schema(catalog);
+    let schema = version_key::without_keys(&stored);
     let mut out = Vec::new();
     for start in (0..w.persons.len()).step_by(CHUNK) {
         let ids: Vec<usize> = (start..(start + CHUNK).min(w.persons.len())).collect();
@@ -188,7 +189,8 @@ pub fn persons_batches(w: &World, catalog: &Catalog, t: &Trackers) -> Result<Vec
             )),
             Arc::new(Date32Array::from_iter(last_purchase)),
         ];
-        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        out.push(version_key::complete(&batch, &stored)?);
     }
     Ok(out)
 }
@@ -269,7 +271,8 @@ pub fn installations_batches(
     catalog: &Catalog,
     t: &Trackers,
 ) -> Result<Vec<RecordBatch>> {
-    let schema = schema::installations_schema(catalog);
+    let stored = schema::installations_schema(catalog);
+    let schema = version_key::without_keys(&stored);
     let mut out = Vec::new();
     for start in (0..w.devices.len()).step_by(CHUNK) {
         let ids: Vec<usize> = (start..(start + CHUNK).min(w.devices.len())).collect();
@@ -324,7 +327,8 @@ pub fn installations_batches(
             strings(hw.iter().map(|h| h.theme)),
             Arc::new(Date32Array::from_iter(hw.iter().map(|h| h.push_opt_in))),
         ];
-        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        out.push(version_key::complete(&batch, &stored)?);
     }
     Ok(out)
 }

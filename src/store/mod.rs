@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod publish;
 mod register;
 pub mod schema;
+pub mod version_key;
 
 use crate::error::{Error, IoContext, Result};
 use manifest::{Manifest, MANIFEST_FILE};

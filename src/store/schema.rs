@@ -1,5 +1,6 @@
 //! Arrow schemas of the snapshot tables, derived from the catalog (the catalog is the truth).
 
+use super::version_key;
 use crate::catalog::{self, AttributeDef, Catalog, EventDef, ValueType};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
@@ -30,11 +31,24 @@ fn is_key(column: &str) -> bool {
     column == catalog::PERSON_ID || column == catalog::INSTALLATION_ID
 }
 
+/// Each attribute's column, followed by its version sort key when the catalog says it is stored.
 fn attribute_fields(attrs: &[AttributeDef]) -> Vec<Field> {
-    attrs
-        .iter()
-        .map(|a| Field::new(&a.column, arrow_type(a.ty, &a.column), a.nullable))
-        .collect()
+    let mut fields = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        fields.push(Field::new(
+            &a.column,
+            arrow_type(a.ty, &a.column),
+            a.nullable,
+        ));
+        if a.sort_key {
+            fields.push(Field::new(
+                version_key::column(&a.column),
+                version_key::data_type(),
+                true,
+            ));
+        }
+    }
+    fields
 }
 
 pub fn persons_schema(catalog: &Catalog) -> SchemaRef {
