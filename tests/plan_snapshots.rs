@@ -13,16 +13,21 @@ fn plan(src: &str, target: Target) -> String {
 
 /// `activity`: the snapshot has a person activity summary made at the plan's as-of.
 fn plan_with(src: &str, target: Target, activity: bool) -> String {
-    let catalog = Catalog::sample();
+    plan_full(src, target, Catalog::sample(), activity, AS_OF)
+}
+
+const AS_OF: &str = "2026-11-01T00:00:00Z";
+
+fn plan_full(src: &str, target: Target, catalog: Catalog, activity: bool, as_of: &str) -> String {
     let typed = compile(src, &catalog, &NoSavedSegments).unwrap();
     let mut sources = TableSources::from_catalog(&catalog, Partitioning::Day);
+    let as_of: chrono::DateTime<chrono::Utc> = as_of.parse().unwrap();
     if activity {
-        let as_of: chrono::DateTime<chrono::Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
         sources = sources.with_activity(&catalog, as_of.timestamp_micros());
     }
     let columns = vec![OutputColumn::key(target)];
     let opts = PlanOptions {
-        as_of: "2026-11-01T00:00:00Z".parse().unwrap(),
+        as_of,
         target,
         columns,
         extra: None,
@@ -108,4 +113,33 @@ fn persons_target_with_installation_conditions_uses_a_semi_join() {
 #[test]
 fn versions_compare_numerically() {
     insta::assert_snapshot!(plan(r#"osVersion >= "17.2""#, Target::Installations));
+}
+
+/// Snapshots made before sort keys were stored: the planner splits the text into numbers.
+#[test]
+fn versions_without_sort_keys_split_the_text() {
+    let mut catalog = Catalog::sample();
+    for a in &mut catalog.installation {
+        a.sort_key = false;
+    }
+    insta::assert_snapshot!(plan_full(
+        r#"osVersion >= "17.2""#,
+        Target::Installations,
+        catalog,
+        false,
+        AS_OF
+    ));
+}
+
+/// A window that does not start and end at midnight needs event_time, besides the day
+/// partitions it touches; `count(...) < 2` holds without events, so its join stays a left join.
+#[test]
+fn windows_off_day_boundaries_compare_event_time() {
+    insta::assert_snapshot!(plan_full(
+        "count(AppLaunch within 7d) < 2",
+        Target::Installations,
+        Catalog::sample(),
+        false,
+        "2026-11-01T12:00:00Z"
+    ));
 }

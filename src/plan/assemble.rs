@@ -10,9 +10,16 @@ use super::sources::TableSources;
 use crate::catalog::{INSTALLATION_ID, PERSON_ID};
 use crate::store::{INSTALLATIONS_TABLE, PERSONS_TABLE};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, JoinType};
+use datafusion::common::{Column, DFSchemaRef, JoinType, ScalarValue};
 use datafusion::error::Result;
+use datafusion::functions_aggregate::expr_fn::bool_or;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::prelude::{col, lit};
+use std::collections::HashSet;
 
 /// Table aliases in the assembled plan.
 pub const PERSON_ALIAS: &str = "p";
@@ -52,25 +59,139 @@ fn scan(sources: &TableSources, table: &str, alias: &str) -> Result<LogicalPlanB
 pub fn assemble(
     sources: &TableSources,
     target: Target,
-    mut needs: Needs,
+    needs: Needs,
     aggregates: &EventAggregates,
     predicate: Expr,
     output: Vec<Expr>,
 ) -> Result<LogicalPlan> {
+    let Joined {
+        pairs,
+        mut predicates,
+        needs,
+    } = join(sources, target, needs, aggregates, vec![predicate], &output)?;
+    let matching = pairs.filter(predicates.remove(0))?;
+    match target {
+        Target::Installations => matching.project(output)?.build(),
+        // A person matches once if any of their pairs matches.
+        Target::Persons if needs.installation => {
+            let keys = matching
+                .project(vec![person_col(PERSON_ID).alias(MATCHED_PERSON)])?
+                .build()?;
+            scan(sources, PERSONS_TABLE, PERSON_ALIAS)?
+                .join(
+                    keys,
+                    JoinType::LeftSemi,
+                    (
+                        vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
+                        vec![Column::from_name(MATCHED_PERSON)],
+                    ),
+                    None,
+                )?
+                .project(output)?
+                .build()
+        }
+        Target::Persons => matching.project(output)?.build(),
+    }
+}
+
+const MATCHED_PERSON: &str = "matched_person_id";
+
+/// The name of segment `k`'s column in [`assemble_each`]'s output.
+pub fn segment_flag(k: usize) -> String {
+    format!("__segment_{k}")
+}
+
+/// Like [`assemble`] for several predicates at once (the segments of one export job): one scan of
+/// each table and one fused aggregate per event for all of them. Returns `output`, then one
+/// boolean column per predicate ([`segment_flag`]) that is true where it matches; rows matching
+/// none are dropped.
+pub fn assemble_each(
+    sources: &TableSources,
+    target: Target,
+    needs: Needs,
+    aggregates: &EventAggregates,
+    predicates: Vec<Expr>,
+    output: Vec<Expr>,
+) -> Result<LogicalPlan> {
+    let Joined {
+        pairs,
+        predicates,
+        needs,
+    } = join(sources, target, needs, aggregates, predicates, &output)?;
+    let names: Vec<Expr> = (0..predicates.len())
+        .map(|k| col(segment_flag(k)))
+        .collect();
+    let any = names.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
+    let flags = predicates.into_iter().enumerate();
+    match target {
+        // A person matches a segment if any of their pairs does.
+        Target::Persons if needs.installation => {
+            let per_person = pairs
+                .aggregate(
+                    vec![person_col(PERSON_ID).alias(MATCHED_PERSON)],
+                    flags
+                        .map(|(k, p)| bool_or(p.is_true()).alias(segment_flag(k)))
+                        .collect::<Vec<_>>(),
+                )?
+                .filter(any)?
+                .build()?;
+            let mut columns = output;
+            columns.extend(names);
+            scan(sources, PERSONS_TABLE, PERSON_ALIAS)?
+                .join(
+                    per_person,
+                    JoinType::Inner,
+                    (
+                        vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
+                        vec![Column::from_name(MATCHED_PERSON)],
+                    ),
+                    None,
+                )?
+                .project(columns)?
+                .build()
+        }
+        _ => {
+            let mut columns = output;
+            columns.extend(flags.map(|(k, p)| p.is_true().alias(segment_flag(k))));
+            pairs.project(columns)?.filter(any)?.build()
+        }
+    }
+}
+
+/// The pairs a segment ranges over, joined with its event aggregates.
+struct Joined {
+    pairs: LogicalPlanBuilder,
+    /// The predicates, reading the joined columns.
+    predicates: Vec<Expr>,
+    needs: Needs,
+}
+
+fn join(
+    sources: &TableSources,
+    target: Target,
+    mut needs: Needs,
+    aggregates: &EventAggregates,
+    predicates: Vec<Expr>,
+    output: &[Expr],
+) -> Result<Joined> {
     let AggPlans {
         plans: agg_plans,
         renames,
     } = aggregates.plans(sources)?;
-    let predicate = predicate
-        .transform(|e| {
-            Ok(match &e {
-                Expr::Column(c) if renames.contains_key(c) => {
-                    Transformed::yes(Expr::Column(renames[c].clone()))
-                }
-                _ => Transformed::no(e),
-            })
-        })?
-        .data;
+    let predicates = predicates
+        .into_iter()
+        .map(|p| {
+            Ok(p.transform(|e| {
+                Ok(match &e {
+                    Expr::Column(c) if renames.contains_key(c) => {
+                        Transformed::yes(Expr::Column(renames[c].clone()))
+                    }
+                    _ => Transformed::no(e),
+                })
+            })?
+            .data)
+        })
+        .collect::<Result<Vec<_>>>()?;
     if agg_plans.iter().any(|(s, _, _)| *s == Scope::Installation) {
         needs.installation = true;
     }
@@ -90,7 +211,7 @@ pub fn assemble(
     }
 
     // The pairs.
-    let mut pairs = match (needs.person, needs.installation, target) {
+    let pairs = match (needs.person, needs.installation, target) {
         (true, true, Target::Installations) => {
             scan(sources, INSTALLATIONS_TABLE, INSTALLATION_ALIAS)?.join(
                 scan(sources, PERSONS_TABLE, PERSON_ALIAS)?.build()?,
@@ -119,36 +240,98 @@ pub fn assemble(
     } else {
         INSTALLATION_ALIAS
     };
-    for (scope, alias, plan) in agg_plans {
-        let left = match scope {
-            Scope::Person => Column::new(Some(person_key), PERSON_ID),
-            Scope::Installation => Column::new(Some(INSTALLATION_ALIAS), INSTALLATION_ID),
-        };
-        let right = Column::new(Some(alias.as_str()), scope.key());
-        pairs = pairs.join(plan, JoinType::Left, (vec![left], vec![right]), None)?;
+    let join_aggregates = |pairs: LogicalPlanBuilder, inner: &HashSet<String>| {
+        agg_plans
+            .iter()
+            .try_fold(pairs, |pairs, (scope, alias, plan)| {
+                let left = match scope {
+                    Scope::Person => Column::new(Some(person_key), PERSON_ID),
+                    Scope::Installation => Column::new(Some(INSTALLATION_ALIAS), INSTALLATION_ID),
+                };
+                let right = Column::new(Some(alias.as_str()), scope.key());
+                let kind = if inner.contains(alias) {
+                    JoinType::Inner
+                } else {
+                    JoinType::Left
+                };
+                pairs.join(plan.clone(), kind, (vec![left], vec![right]), None)
+            })
+    };
+    // Every aggregate is left-joined (a pair without events has defaults), except those no
+    // predicate can hold without.
+    let all_left = join_aggregates(pairs.clone(), &HashSet::new())?;
+    let aliases: Vec<&str> = agg_plans.iter().map(|(_, a, _)| a.as_str()).collect();
+    let mut inner: Option<HashSet<String>> = None;
+    for p in &predicates {
+        let required = required_aggregates(p, all_left.schema(), &aliases)?;
+        inner = Some(match inner {
+            None => required,
+            Some(so_far) => so_far.intersection(&required).cloned().collect(),
+        });
     }
-    let matching = pairs.filter(predicate)?;
+    let inner = inner.unwrap_or_default();
+    let pairs = if inner.is_empty() {
+        all_left
+    } else {
+        join_aggregates(pairs, &inner)?
+    };
+    Ok(Joined {
+        pairs,
+        predicates,
+        needs,
+    })
+}
 
-    match target {
-        Target::Installations => matching.project(output)?.build(),
-        // A person matches once if any of their pairs matches.
-        Target::Persons if needs.installation => {
-            let keys = matching
-                .project(vec![person_col(PERSON_ID).alias("matched_person_id")])?
-                .build()?;
-            scan(sources, PERSONS_TABLE, PERSON_ALIAS)?
-                .join(
-                    keys,
-                    JoinType::LeftSemi,
-                    (
-                        vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
-                        vec![Column::from_name("matched_person_id")],
-                    ),
-                    None,
-                )?
-                .project(output)?
-                .build()
+/// The aggregates (by alias) without which the predicate is never true: some top-level conjunct
+/// is false or null when all of that aggregate's columns are null, as they are for a pair whose
+/// person (or installation) has no matching events. Joining those inner instead of left drops
+/// such pairs early; DataFusion then pushes the conjunct below the join into the aggregate (a
+/// HAVING) and builds the join's hash table on the small side. A conjunct like
+/// `count(AppLaunch within 30d) >= 3` qualifies; `count(...) < 2` or `not did(...)` do not.
+fn required_aggregates(
+    predicate: &Expr,
+    schema: &DFSchemaRef,
+    aliases: &[&str],
+) -> Result<HashSet<String>> {
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_schema(schema.clone())
+            .build(),
+    );
+    let mut required = HashSet::new();
+    for conjunct in split_conjunction(predicate) {
+        for alias in aliases {
+            let reads_alias = |c: &Column| c.relation.as_ref().is_some_and(|r| r.table() == *alias);
+            if required.contains(*alias) || !conjunct.column_refs().into_iter().any(reads_alias) {
+                continue;
+            }
+            let without = conjunct
+                .clone()
+                .transform(|e| {
+                    Ok(match &e {
+                        Expr::Column(c) if reads_alias(c) => {
+                            let ty = schema.qualified_field_from_column(c)?.1.data_type();
+                            Transformed::yes(Expr::Literal(ScalarValue::try_from(ty)?, None))
+                        }
+                        _ => Transformed::no(e),
+                    })
+                })?
+                .data;
+            // Coerce types first (`count >= 2.0` compares an Int64 with a Float64), so the
+            // simplifier can evaluate what is left.
+            let without = without
+                .rewrite(&mut TypeCoercionRewriter::new(schema))?
+                .data;
+            if matches!(
+                simplifier.simplify(without)?,
+                Expr::Literal(
+                    ScalarValue::Boolean(None | Some(false)) | ScalarValue::Null,
+                    _
+                )
+            ) {
+                required.insert(alias.to_string());
+            }
         }
-        Target::Persons => matching.project(output)?.build(),
     }
+    Ok(required)
 }

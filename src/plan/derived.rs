@@ -1,14 +1,16 @@
 //! Expressions for derived fields and version ordering, built from DataFusion built-in functions
 //! only (so a plan serializes for Ballista without custom codecs).
 
+use crate::store::version_key;
 use arrow::datatypes::DataType;
 use chrono::{Datelike, Months, NaiveDate};
 use datafusion::functions::string::expr_fn::split_part;
 use datafusion::logical_expr::{cast, Expr};
 use datafusion::prelude::{coalesce, lit};
+use datafusion::scalar::ScalarValue;
 
 /// Version strings compare numerically, part by part, on up to this many dotted parts.
-pub const VERSION_PARTS: usize = 4;
+pub const VERSION_PARTS: usize = version_key::PARTS;
 
 /// The numeric parts of a version literal ("17.2" -> [17, 2, 0, 0]); non-numeric parts count as 0.
 pub fn version_parts(v: &str) -> [i64; VERSION_PARTS] {
@@ -38,8 +40,27 @@ fn part(column: &Expr, i: usize) -> Expr {
 
 /// `column <op> literal` under version ordering. `op` is one of = != < <= > >=.
 /// The result is null when the column is null (the caller makes missing values false).
-pub fn version_compare(column: Expr, op: &str, literal: &str) -> Expr {
+/// With the column's stored sort `key` (present for every non-null text, see
+/// `store::version_key`) it is one integer comparison that prunes row groups and never reads
+/// the text.
+pub fn version_compare(column: Expr, key: Option<Expr>, op: &str, literal: &str) -> Expr {
     let want = version_parts(literal);
+    let (Some(key), Some(wanted)) = (key, version_key::of_parts(&want)) else {
+        return split_compare(column, op, want);
+    };
+    let wanted = lit(ScalarValue::Decimal128(Some(wanted), 38, 0));
+    match op {
+        "=" => key.eq(wanted),
+        "!=" => key.not_eq(wanted),
+        "<" => key.lt(wanted),
+        "<=" => key.lt_eq(wanted),
+        ">" => key.gt(wanted),
+        ">=" => key.gt_eq(wanted),
+        other => unreachable!("not a comparison operator: {other}"),
+    }
+}
+
+fn split_compare(column: Expr, op: &str, want: [i64; VERSION_PARTS]) -> Expr {
     let parts: Vec<Expr> = (0..VERSION_PARTS).map(|i| part(&column, i)).collect();
     // Lexicographic comparison of the part tuples, written as nested ands/ors.
     let eq_all = parts

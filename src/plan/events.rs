@@ -8,8 +8,9 @@ use super::sources::TableSources;
 use crate::catalog::{EVENT_TIME, INSTALLATION_ID, PERSON_ID};
 use crate::store::activity::{self, Stat, ACTIVITY_TABLE};
 use crate::store::event_table;
+use crate::store::manifest::Partitioning;
 use arrow::datatypes::DataType;
-use chrono::DateTime;
+use chrono::{DateTime, NaiveTime};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
@@ -188,12 +189,35 @@ pub fn to_decimal(value: Expr) -> Expr {
     cast(value, DataType::Decimal128(38, 10))
 }
 
-fn range_condition(r: &TimeRange) -> Expr {
+fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {
+    let p = sources.partitioning;
+    if is_exact(r, p) {
+        let period = col(sources.period_column);
+        let upper = period.clone().lt(date_lit(r.to, p));
+        return match r.from {
+            Some(from) => period.gt_eq(date_lit(from, p)).and(upper),
+            None => upper,
+        };
+    }
     let upper = col(EVENT_TIME).lt(ts_lit(r.to));
     match r.from {
         Some(from) => col(EVENT_TIME).gt_eq(ts_lit(from)).and(upper),
         None => upper,
     }
+}
+
+/// Whether the partition periods decide window `r` exactly: both ends fall on the first instant
+/// of a period (midnight for day partitions, the 1st for month partitions). Partition values are
+/// constant per file, so such a window needs no event_time comparison, and a scan that needs
+/// event_time for nothing else does not read the column at all.
+fn is_exact(r: &TimeRange, p: Partitioning) -> bool {
+    let boundary = |t: i64| {
+        DateTime::from_timestamp_micros(t).is_some_and(|dt| {
+            let day = dt.date_naive();
+            dt.time() == NaiveTime::MIN && p.period_start(day) == day
+        })
+    };
+    boundary(r.to) && r.from.is_none_or(boundary)
 }
 
 /// The summary column answering `r`, if the snapshot's person activity summary has one: a
@@ -252,14 +276,17 @@ fn scan_range(g: &Group) -> (Option<i64>, i64) {
 fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
     let table = event_table(&g.event);
     let (from, to) = scan_range(g);
-    let period = col(sources.period_column);
-    let mut scan_filter = col(EVENT_TIME)
-        .lt(ts_lit(to))
-        .and(period.clone().lt_eq(date_lit(to - 1, sources.partitioning)));
-    if let Some(from) = from {
-        scan_filter = scan_filter
-            .and(col(EVENT_TIME).gt_eq(ts_lit(from)))
-            .and(period.gt_eq(date_lit(from, sources.partitioning)));
+    // The window; unless its periods decide it exactly, also the periods it touches (partition
+    // pruning) before the event_time comparison.
+    let window = TimeRange { from, to };
+    let mut scan_filter = range_condition(&window, sources);
+    if !is_exact(&window, sources.partitioning) {
+        let period = col(sources.period_column);
+        let mut periods = period.clone().lt_eq(date_lit(to - 1, sources.partitioning));
+        if let Some(from) = from {
+            periods = periods.and(period.gt_eq(date_lit(from, sources.partitioning)));
+        }
+        scan_filter = periods.and(scan_filter);
     }
     if g.scope == Scope::Installation {
         scan_filter = scan_filter.and(col(INSTALLATION_ID).is_not_null());
@@ -270,8 +297,8 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         .items
         .iter()
         .map(|(r, _)| match &r.filter {
-            Some(f) => range_condition(&r.range).and(f.clone()),
-            None => range_condition(&r.range),
+            Some(f) => range_condition(&r.range, sources).and(f.clone()),
+            None => range_condition(&r.range, sources),
         })
         .collect();
     let shared = conditions.iter().all(|c| *c == conditions[0]);

@@ -1,13 +1,14 @@
 //! Lowers a typed segment to a DataFusion LogicalPlan: a pure function of (typed segment, table
 //! schemas, as-of time, target). No SQL text is assembled; only built-in functions are used.
 
-use super::assemble::{assemble, installation_col, person_col, Needs, Target};
+use super::assemble::{assemble, assemble_each, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{ts_lit, AggRequest, EventAggregates, Scope, TimeRange};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
+use crate::store::version_key;
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::common::ScalarValue;
@@ -61,41 +62,31 @@ pub fn plan_segment(
     sources: &TableSources,
     opts: &PlanOptions,
 ) -> Result<LogicalPlan> {
-    let mut l = Lowering {
-        as_of: opts.as_of.timestamp_micros(),
-        needs: Needs::default(),
-        aggs: EventAggregates::default(),
-    };
-    let mut predicate = l.pred(&seg.root, None)?;
-    if let Some(extra) = &opts.extra {
-        predicate = predicate.and(l.pred(extra, None)?);
-    }
-    let mut output = Vec::new();
-    for c in &opts.columns {
-        let e = match c.entity {
-            Entity::Person => {
-                l.needs.person = true;
-                person_col(&c.column)
-            }
-            Entity::Installation => {
-                if opts.target == Target::Persons {
-                    return Err(DataFusionError::Plan(format!("`{}` is an installation attribute; a persons audience has person columns only", c.name)));
-                }
-                installation_col(&c.column)
-            }
-        };
-        let is_list = sources.is_list_column(c.entity, &c.column);
-        let e = if opts.lists_as_text && is_list {
-            datafusion::functions_nested::expr_fn::array_to_string(e, lit(";"))
-        } else {
-            e
-        };
-        output.push(e.alias(&c.name));
-    }
+    let mut l = Lowering::new(sources, opts);
+    let predicate = l.segment(seg, opts)?;
+    let output = l.output(sources, opts)?;
     assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
 }
 
-struct Lowering {
+/// Plans the segments of one job as a single query over shared scans: the output columns, then
+/// segment `k`'s flag column ([`super::segment_flag`]), true where it matches. Event aggregates are
+/// fused across segments, so each event's history is read once for the whole job.
+pub fn plan_segments(
+    segs: &[&TypedSegment],
+    sources: &TableSources,
+    opts: &PlanOptions,
+) -> Result<LogicalPlan> {
+    let mut l = Lowering::new(sources, opts);
+    let predicates = segs
+        .iter()
+        .map(|seg| l.segment(seg, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let output = l.output(sources, opts)?;
+    assemble_each(sources, opts.target, l.needs, &l.aggs, predicates, output)
+}
+
+struct Lowering<'a> {
+    sources: &'a TableSources,
     as_of: i64,
     needs: Needs,
     aggs: EventAggregates,
@@ -130,7 +121,51 @@ fn cmp(a: Expr, op: CmpOp, b: Expr) -> Expr {
     }
 }
 
-impl Lowering {
+impl<'a> Lowering<'a> {
+    fn new(sources: &'a TableSources, opts: &PlanOptions) -> Lowering<'a> {
+        Lowering {
+            sources,
+            as_of: opts.as_of.timestamp_micros(),
+            needs: Needs::default(),
+            aggs: EventAggregates::default(),
+        }
+    }
+
+    /// The segment's predicate, with the options' extra conditions.
+    fn segment(&mut self, seg: &TypedSegment, opts: &PlanOptions) -> Result<Expr> {
+        let mut predicate = self.pred(&seg.root, None)?;
+        if let Some(extra) = &opts.extra {
+            predicate = predicate.and(self.pred(extra, None)?);
+        }
+        Ok(predicate)
+    }
+
+    /// The output columns, qualified with the assembled plan's aliases.
+    fn output(&mut self, sources: &TableSources, opts: &PlanOptions) -> Result<Vec<Expr>> {
+        let mut output = Vec::new();
+        for c in &opts.columns {
+            let e = match c.entity {
+                Entity::Person => {
+                    self.needs.person = true;
+                    person_col(&c.column)
+                }
+                Entity::Installation => {
+                    if opts.target == Target::Persons {
+                        return Err(DataFusionError::Plan(format!("`{}` is an installation attribute; a persons audience has person columns only", c.name)));
+                    }
+                    installation_col(&c.column)
+                }
+            };
+            let is_list = sources.is_list_column(c.entity, &c.column);
+            let e = if opts.lists_as_text && is_list {
+                datafusion::functions_nested::expr_fn::array_to_string(e, lit(";"))
+            } else {
+                e
+            };
+            output.push(e.alias(&c.name));
+        }
+        Ok(output)
+    }
     fn bound_micros(&self, b: TimeBound) -> i64 {
         match b {
             TimeBound::Date(d) => micros_of_date(d),
@@ -241,14 +276,29 @@ impl Lowering {
         if f.ty() == ValueType::Version {
             if let Value::Version(text) = v {
                 let column = self.field(f, event)?;
+                let key = self.version_key(f);
                 return Ok(match op {
-                    CmpOp::Ne => not(version_compare(column, "=", text)),
-                    _ => version_compare(column, op.symbol(), text),
+                    CmpOp::Ne => not(version_compare(column, key, "=", text)),
+                    _ => version_compare(column, key, op.symbol(), text),
                 });
             }
         }
         let column = self.field(f, event)?;
         Ok(cmp(column, op, self.value(f.ty(), v)))
+    }
+
+    /// The stored sort key of a version attribute, when the snapshot has one.
+    fn version_key(&self, f: &Field) -> Option<Expr> {
+        let Field::Attribute { entity, column, .. } = f else {
+            return None;
+        };
+        let key = version_key::column(column);
+        self.sources
+            .has_column(*entity, &key)
+            .then(|| match entity {
+                Entity::Person => person_col(&key),
+                Entity::Installation => installation_col(&key),
+            })
     }
 
     /// `age <op> n` as a comparison on birth_date (prunes and pushes down, exact on birthdays).
@@ -272,7 +322,17 @@ impl Lowering {
                 birth.clone().lt_eq(date_lit(born_by(as_of, k as u32)))
             }
         };
-        let below = |k: f64| -> Expr { birth.clone().is_not_null().and(not(at_least(k))) };
+        let below = |k: f64| -> Expr {
+            // age < k; null for a missing birth date, which filters and `not` treat as false.
+            let k = k.ceil();
+            if k <= 0.0 {
+                lit(false)
+            } else if k > 200.0 {
+                birth.clone().is_not_null()
+            } else {
+                birth.clone().gt(date_lit(born_by(as_of, k as u32)))
+            }
+        };
         Ok(match op {
             CmpOp::Ge => at_least(*n),
             CmpOp::Gt => at_least(n.floor() + 1.0),

@@ -7,6 +7,7 @@ pub mod lower;
 pub mod predicates;
 pub mod sources;
 
+pub use assemble::segment_flag;
 pub use assemble::Target;
-pub use lower::{plan_segment, OutputColumn, PlanOptions};
+pub use lower::{plan_segment, plan_segments, OutputColumn, PlanOptions};
 pub use sources::TableSources;

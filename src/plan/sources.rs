@@ -151,19 +151,23 @@ impl TableSources {
 
     /// Whether an attribute column is a list (from the table schema).
     pub fn is_list_column(&self, entity: crate::catalog::Entity, column: &str) -> bool {
+        self.column_type(entity, column)
+            .is_some_and(|t| matches!(t, DataType::List(_)))
+    }
+
+    /// Whether the person or installation table stores `column` (e.g. a version sort key).
+    pub fn has_column(&self, entity: crate::catalog::Entity, column: &str) -> bool {
+        self.column_type(entity, column).is_some()
+    }
+
+    fn column_type(&self, entity: crate::catalog::Entity, column: &str) -> Option<DataType> {
         let table = match entity {
             crate::catalog::Entity::Person => PERSONS_TABLE,
             crate::catalog::Entity::Installation => INSTALLATIONS_TABLE,
         };
-        self.tables
-            .get(table)
-            .and_then(|t| {
-                t.schema()
-                    .field_with_name(column)
-                    .ok()
-                    .map(|f| matches!(f.data_type(), DataType::List(_)))
-            })
-            .unwrap_or(false)
+        let schema = self.tables.get(table)?.schema();
+        let field = schema.field_with_name(column).ok()?;
+        Some(field.data_type().clone())
     }
 
     pub fn get(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {
