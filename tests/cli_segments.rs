@@ -248,6 +248,70 @@ fn export_many_saved_segments_in_one_run() {
     }
 }
 
+/// A job's one shared query writes, for each segment, exactly the rows that segment exported
+/// alone writes: push (installations, CSV) and email (persons, JSON lines, installation
+/// conditions folded per person) over the benchmark's 10-segment campaign.
+#[test]
+fn an_export_job_writes_what_each_segment_writes_alone() {
+    let segs = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/export_job/segments");
+    let names: Vec<String> = std::fs::read_dir(&segs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 10);
+    let sorted_lines = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    for (channel, format) in [("push", "csv"), ("email", "jsonl")] {
+        let dir = tempfile::tempdir().unwrap();
+        audience()
+            .args([
+                "export",
+                "--channel",
+                channel,
+                "--format",
+                format,
+                "--segments",
+            ])
+            .arg(&segs)
+            .arg("--out-dir")
+            .arg(dir.path())
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("exported 10 file(s)"));
+        let mut nonempty = 0;
+        for name in &names {
+            let alone = dir.path().join(format!("{name}.alone.{format}"));
+            audience()
+                .args([
+                    "export",
+                    "--channel",
+                    channel,
+                    "--format",
+                    format,
+                    "--segments",
+                ])
+                .arg(&segs)
+                .args([name.as_str(), "--out"])
+                .arg(&alone)
+                .assert()
+                .success();
+            let job = sorted_lines(&dir.path().join(format!("{name}.{format}")));
+            assert_eq!(job, sorted_lines(&alone), "{channel}: {name}");
+            nonempty += usize::from(job.len() > 1);
+        }
+        assert!(
+            nonempty >= 8,
+            "{channel}: only {nonempty} segments have rows"
+        );
+    }
+}
+
 #[test]
 fn killed_export_never_leaves_a_truncated_file() {
     let (_tmp, store) = common::copy_store(common::shared_store());

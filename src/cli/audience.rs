@@ -9,8 +9,8 @@ use crate::check::typed::{Field, TPred, TypedSegment};
 use crate::error::{Error, Result};
 use crate::exec::cluster::{check_cluster_sees, scanned_tables};
 use crate::exec::{open_session, parse_size, run, Cluster, ClusterUrl, SessionOptions};
-use crate::export::{AtomicExport, ExportFormat, ExportSummary};
-use crate::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use crate::export::{export_split, AtomicExport, ExportFormat, ExportSummary};
+use crate::plan::{plan_segment, plan_segments, OutputColumn, PlanOptions, TableSources, Target};
 use crate::store::{Snapshot, Store};
 use chrono::{DateTime, Utc};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
@@ -417,6 +417,23 @@ pub fn query(cli: &Cli, args: &QueryArgs) -> Result<(), Failure> {
 }
 
 /// Streams one segment into one file; Ctrl-C stops it and removes the temporary file.
+/// What an export writes: the channel decides the target and adds its reachability condition.
+fn export_options(p: &Prepared, args: &ExportArgs, format: ExportFormat) -> Result<PlanOptions> {
+    let catalog = &p.snapshot.manifest.catalog;
+    let target = match args.channel {
+        Some(Channel::Push) => Target::Installations,
+        Some(Channel::Email | Channel::Sms) => Target::Persons,
+        None => args.run.target,
+    };
+    Ok(PlanOptions {
+        as_of: p.as_of,
+        target,
+        columns: columns(catalog, &args.columns, target, args.channel)?,
+        extra: args.channel.map(|c| channel_condition(catalog, c)),
+        lists_as_text: format == ExportFormat::Csv,
+    })
+}
+
 async fn export_one(
     p: &Prepared,
     typed: &TypedSegment,
@@ -424,22 +441,7 @@ async fn export_one(
     format: ExportFormat,
     args: &ExportArgs,
 ) -> Result<ExportSummary> {
-    let catalog = &p.snapshot.manifest.catalog;
-    let target = match args.channel {
-        Some(Channel::Push) => Target::Installations,
-        Some(Channel::Email | Channel::Sms) => Target::Persons,
-        None => args.run.target,
-    };
-    let columns = columns(catalog, &args.columns, target, args.channel)?;
-    let extra = args.channel.map(|c| channel_condition(catalog, c));
-    let opts = PlanOptions {
-        as_of: p.as_of,
-        target,
-        columns,
-        extra,
-        lists_as_text: format == ExportFormat::Csv,
-    };
-    let plan = plan_segment(typed, &p.sources, &opts)?;
+    let plan = plan_segment(typed, &p.sources, &export_options(p, args, format)?)?;
     p.ready(&plan).await?;
     let mut stream = run::stream(&p.ctx, plan).await?;
     let mut file = AtomicExport::create(out, format, stream.schema())?;
@@ -456,6 +458,27 @@ async fn export_one(
         }
     }
     file.commit()
+}
+
+/// Exports several segments with one query over shared scans ([`plan_segments`]), split into
+/// their files by the segments' flag columns.
+async fn export_each(
+    p: &Prepared,
+    typed: &[TypedSegment],
+    outs: &[&std::path::Path],
+    format: ExportFormat,
+    args: &ExportArgs,
+) -> Result<Vec<ExportSummary>> {
+    let segments: Vec<&TypedSegment> = typed.iter().collect();
+    let plan = plan_segments(&segments, &p.sources, &export_options(p, args, format)?)?;
+    p.ready(&plan).await?;
+    let stream = run::stream(&p.ctx, plan).await?;
+    tokio::select! {
+        done = export_split(stream, outs, format) => done,
+        _ = tokio::signal::ctrl_c() => {
+            Err(Error::Usage("export interrupted; nothing was written".into()))
+        }
+    }
 }
 
 fn format_for(path: &std::path::Path, explicit: Option<ExportFormat>) -> ExportFormat {
@@ -530,17 +553,22 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<(), Failure> {
         for (src, _) in &jobs {
             typed.push(compile(&p, src, &args.run)?);
         }
-        let mut summaries = Vec::new();
-        for ((_, out), t) in jobs.iter().zip(&typed) {
+        let summaries = if let [(_, out)] = jobs.as_slice() {
             let format = format_for(out, args.format);
-            let s = export_one(&p, t, out, format, args).await?;
+            vec![export_one(&p, &typed[0], out, format, args).await?]
+        } else {
+            // --out-dir: every file has the job's format.
+            let format = args.format.unwrap_or(ExportFormat::Csv);
+            let outs: Vec<&std::path::Path> = jobs.iter().map(|(_, out)| out.as_path()).collect();
+            export_each(&p, &typed, &outs, format, args).await?
+        };
+        for s in &summaries {
             eprintln!(
                 "wrote {} rows, {} bytes to {}",
                 s.rows,
                 s.bytes,
                 s.path.display()
             );
-            summaries.push(s);
         }
         let rows: u64 = summaries.iter().map(|s| s.rows).sum();
         eprintln!(

@@ -3,13 +3,15 @@
 //! leaves a truncated list under the target name.
 
 use crate::error::{Error, IoContext, Result};
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -166,4 +168,39 @@ pub async fn export_stream(
         out.write(&batch?)?;
     }
     out.commit()
+}
+
+/// Streams a result whose last `targets.len()` columns are boolean flags (one query for several
+/// segments) into one file per flag: a row goes, without the flags, to every file whose flag is
+/// true. Files are committed only after the stream has ended, so an error, or dropping this
+/// future on an interrupt, leaves none of them.
+pub async fn export_split(
+    mut stream: SendableRecordBatchStream,
+    targets: &[&Path],
+    format: ExportFormat,
+) -> Result<Vec<ExportSummary>> {
+    let width = stream.schema().fields().len();
+    let columns: Vec<usize> = (0..width.saturating_sub(targets.len())).collect();
+    let schema = Arc::new(stream.schema().project(&columns)?);
+    let mut files = targets
+        .iter()
+        .map(|t| AtomicExport::create(t, format, schema.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let rows = batch.project(&columns)?;
+        for (k, file) in files.iter_mut().enumerate() {
+            let flags = batch
+                .column(columns.len() + k)
+                .as_boolean_opt()
+                .ok_or_else(|| {
+                    Error::Usage(format!("column {} is not a flag", columns.len() + k))
+                })?;
+            let matching = filter_record_batch(&rows, flags)?;
+            if matching.num_rows() > 0 {
+                file.write(&matching)?;
+            }
+        }
+    }
+    files.into_iter().map(AtomicExport::commit).collect()
 }
