@@ -67,13 +67,12 @@ pub fn list_has(column: Expr, kind: ListMatch, values: &[String]) -> Expr {
     }
 }
 
-/// `is set`: present, and for a list not empty.
+/// `is set`: present, and for a list not empty. For a list that is `cardinality > 0` alone: null
+/// for a missing list, which filters and the two-valued `not` treat as false. (A separate
+/// `IS NOT NULL` conjunct made the scan decode every row's list before the selective filters.)
 pub fn is_set(column: Expr, is_list: bool) -> Expr {
     if is_list {
-        column
-            .clone()
-            .is_not_null()
-            .and(cardinality(column).gt(lit(0u64)))
+        cardinality(column).gt(lit(0u64))
     } else {
         column.is_not_null()
     }
