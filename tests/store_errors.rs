@@ -129,14 +129,20 @@ fn manifest_naming_a_missing_file_is_an_error() {
 
 #[test]
 fn stray_file_in_the_history_is_an_error() {
-    let (_tmp, store) = common::copy_store(common::shared_store());
-    let stray =
-        only_snapshot_dir(&store).join("events/event=Purchase/day=2026-10-01/extra.parquet");
-    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
-    std::fs::write(&stray, b"PAR1").unwrap();
-    info(&store)
-        .code(2)
-        .stderr(predicate::str::contains("not listed in the manifest"));
+    // In a period directory, and at the top of the event root.
+    for rel in [
+        "events/event=Purchase/day=2026-10-01/extra.parquet",
+        "events/extra.parquet",
+    ] {
+        let (_tmp, store) = common::copy_store(common::shared_store());
+        let stray = only_snapshot_dir(&store).join(rel);
+        std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        std::fs::write(&stray, b"PAR1").unwrap();
+        info(&store)
+            .code(2)
+            .stderr(predicate::str::contains("not listed in the manifest"))
+            .stderr(predicate::str::contains(stray.display().to_string()));
+    }
 }
 
 /// Replaces `rel` with a Parquet file whose `person_id` is a string, keeping the manifest's size.

@@ -145,36 +145,66 @@ impl Snapshot {
 
     /// Every listed file exists with its recorded size, and the event roots hold nothing else
     /// (the tables list those directories, so a stray file would silently join the history).
+    /// A day-partitioned year is thousands of files and directories, so the stats and directory
+    /// reads are spread over a few threads (opening the 1M-person store: 33 ms -> 22 ms).
     fn check_files(&self) -> Result<()> {
         let m = &self.manifest;
-        let files = m
+        let files: Vec<&manifest::DataFile> = m
             .persons
             .iter()
             .chain(&m.installations)
             .chain(&m.person_activity)
-            .chain(m.events.iter().map(|e| &e.file));
-        let mut listed = HashSet::new();
-        for f in files {
-            let path = self.path(&f.path);
-            let meta = std::fs::metadata(&path).map_err(|e| {
-                Error::data(
-                    &path,
-                    format!("file named by the manifest is unreadable: {e}"),
-                )
-            })?;
-            if meta.len() != f.bytes {
-                return Err(Error::data(
-                    &path,
-                    format!("has {} bytes, the manifest says {}", meta.len(), f.bytes),
-                ));
-            }
-            listed.insert(path);
-        }
+            .chain(m.events.iter().map(|e| &e.file))
+            .collect();
+        let listed: HashSet<PathBuf> = files.iter().map(|f| self.path(&f.path)).collect();
+        // The walk starts one level down (one directory per event), to split it.
+        let mut dirs = Vec::new();
         for root in &m.event_roots {
             let root = self.path(root);
             if root.exists() {
-                check_no_strays(&root, &listed)?;
+                for entry in std::fs::read_dir(&root).at(&root)? {
+                    let path = entry.at(&root)?.path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if !listed.contains(&path) {
+                        return Err(stray(&path));
+                    }
+                }
             }
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
+        std::thread::scope(|scope| {
+            let listed = &listed;
+            let mut running = Vec::new();
+            for part in files.chunks(files.len().div_ceil(workers).max(1)) {
+                running.push(scope.spawn(move || part.iter().try_for_each(|f| self.check_size(f))));
+            }
+            for part in dirs.chunks(dirs.len().div_ceil(workers).max(1)) {
+                running.push(
+                    scope.spawn(move || part.iter().try_for_each(|d| check_no_strays(d, listed))),
+                );
+            }
+            running
+                .into_iter()
+                .try_for_each(|t| t.join().expect("a file check panicked"))
+        })
+    }
+
+    fn check_size(&self, f: &manifest::DataFile) -> Result<()> {
+        let path = self.path(&f.path);
+        let meta = std::fs::metadata(&path).map_err(|e| {
+            Error::data(
+                &path,
+                format!("file named by the manifest is unreadable: {e}"),
+            )
+        })?;
+        if meta.len() != f.bytes {
+            return Err(Error::data(
+                &path,
+                format!("has {} bytes, the manifest says {}", meta.len(), f.bytes),
+            ));
         }
         Ok(())
     }
@@ -233,11 +263,15 @@ fn check_no_strays(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
         if entry.file_type().at(&path)?.is_dir() {
             check_no_strays(&path, listed)?;
         } else if !listed.contains(&path) {
-            return Err(Error::data(
-                &path,
-                "file in the event history is not listed in the manifest",
-            ));
+            return Err(stray(&path));
         }
     }
     Ok(())
+}
+
+fn stray(path: &Path) -> Error {
+    Error::data(
+        path,
+        "file in the event history is not listed in the manifest",
+    )
 }
