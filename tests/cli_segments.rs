@@ -269,16 +269,14 @@ fn an_export_job_writes_what_each_segment_writes_alone() {
     };
     for (channel, format) in [("push", "csv"), ("email", "jsonl")] {
         let dir = tempfile::tempdir().unwrap();
-        audience()
-            .args([
-                "export",
-                "--channel",
-                channel,
-                "--format",
-                format,
-                "--segments",
-            ])
-            .arg(&segs)
+        let export = || {
+            let mut cmd = audience();
+            cmd.args(["export", "--channel", channel, "--format", format])
+                .arg("--segments")
+                .arg(&segs);
+            cmd
+        };
+        export()
             .arg("--out-dir")
             .arg(dir.path())
             .assert()
@@ -287,16 +285,7 @@ fn an_export_job_writes_what_each_segment_writes_alone() {
         let mut nonempty = 0;
         for name in &names {
             let alone = dir.path().join(format!("{name}.alone.{format}"));
-            audience()
-                .args([
-                    "export",
-                    "--channel",
-                    channel,
-                    "--format",
-                    format,
-                    "--segments",
-                ])
-                .arg(&segs)
+            export()
                 .args([name.as_str(), "--out"])
                 .arg(&alone)
                 .assert()

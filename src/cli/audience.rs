@@ -556,6 +556,17 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<(), Failure> {
         let summaries = if let [(_, out)] = jobs.as_slice() {
             let format = format_for(out, args.format);
             vec![export_one(&p, &typed[0], out, format, args).await?]
+        } else if p.cluster != Cluster::Local
+            && export_options(&p, args, ExportFormat::Csv)?.target == Target::Persons
+        {
+            // Ballista 55 never finishes some shared persons plans (per-person flags over an
+            // installation-scoped aggregate), so on a cluster a persons job runs its segments
+            // one by one.
+            let mut done = Vec::new();
+            for ((_, out), t) in jobs.iter().zip(&typed) {
+                done.push(export_one(&p, t, out, format_for(out, args.format), args).await?);
+            }
+            done
         } else {
             // --out-dir: every file has the job's format.
             let format = args.format.unwrap_or(ExportFormat::Csv);

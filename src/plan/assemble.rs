@@ -77,16 +77,7 @@ pub fn assemble(
             let keys = matching
                 .project(vec![person_col(PERSON_ID).alias(MATCHED_PERSON)])?
                 .build()?;
-            scan(sources, PERSONS_TABLE, PERSON_ALIAS)?
-                .join(
-                    keys,
-                    JoinType::LeftSemi,
-                    (
-                        vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
-                        vec![Column::from_name(MATCHED_PERSON)],
-                    ),
-                    None,
-                )?
+            persons_of(sources, keys, JoinType::LeftSemi)?
                 .project(output)?
                 .build()
         }
@@ -95,6 +86,23 @@ pub fn assemble(
 }
 
 const MATCHED_PERSON: &str = "matched_person_id";
+
+/// The persons table joined with `keys` (a plan with a [`MATCHED_PERSON`] column).
+fn persons_of(
+    sources: &TableSources,
+    keys: LogicalPlan,
+    kind: JoinType,
+) -> Result<LogicalPlanBuilder> {
+    scan(sources, PERSONS_TABLE, PERSON_ALIAS)?.join(
+        keys,
+        kind,
+        (
+            vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
+            vec![Column::from_name(MATCHED_PERSON)],
+        ),
+        None,
+    )
+}
 
 /// The name of segment `k`'s column in [`assemble_each`]'s output.
 pub fn segment_flag(k: usize) -> String {
@@ -130,23 +138,20 @@ pub fn assemble_each(
                 .aggregate(
                     vec![person_col(PERSON_ID).alias(MATCHED_PERSON)],
                     flags
-                        .map(|(k, p)| bool_or(p.is_true()).alias(segment_flag(k)))
+                        // bool_or skips nulls, so `p` needs no `IS TRUE` (which DataFusion 55
+                        // types as non-null logically but nullable physically: a shared
+                        // `IS TRUE` below an aggregate fails physical planning).
+                        .map(|(k, p)| bool_or(p).alias(segment_flag(k)))
                         .collect::<Vec<_>>(),
                 )?
                 .filter(any)?
                 .build()?;
             let mut columns = output;
-            columns.extend(names);
-            scan(sources, PERSONS_TABLE, PERSON_ALIAS)?
-                .join(
-                    per_person,
-                    JoinType::Inner,
-                    (
-                        vec![Column::new(Some(PERSON_ALIAS), PERSON_ID)],
-                        vec![Column::from_name(MATCHED_PERSON)],
-                    ),
-                    None,
-                )?
+            columns.extend((0..names.len()).map(|k| {
+                let flag = segment_flag(k);
+                col(flag.as_str()).is_true().alias(flag)
+            }));
+            persons_of(sources, per_person, JoinType::Inner)?
                 .project(columns)?
                 .build()
         }
