@@ -416,7 +416,6 @@ pub fn query(cli: &Cli, args: &QueryArgs) -> Result<(), Failure> {
     })
 }
 
-/// Streams one segment into one file; Ctrl-C stops it and removes the temporary file.
 /// What an export writes: the channel decides the target and adds its reachability condition.
 fn export_options(p: &Prepared, args: &ExportArgs, format: ExportFormat) -> Result<PlanOptions> {
     let catalog = &p.snapshot.manifest.catalog;
@@ -434,6 +433,7 @@ fn export_options(p: &Prepared, args: &ExportArgs, format: ExportFormat) -> Resu
     })
 }
 
+/// Streams one segment into one file; Ctrl-C stops it and removes the temporary file.
 async fn export_one(
     p: &Prepared,
     typed: &TypedSegment,

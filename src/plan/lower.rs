@@ -64,7 +64,7 @@ pub fn plan_segment(
 ) -> Result<LogicalPlan> {
     let mut l = Lowering::new(sources, opts);
     let predicate = l.segment(seg, opts)?;
-    let output = l.output(sources, opts)?;
+    let output = l.output(opts)?;
     assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
 }
 
@@ -81,7 +81,7 @@ pub fn plan_segments(
         .iter()
         .map(|seg| l.segment(seg, opts))
         .collect::<Result<Vec<_>>>()?;
-    let output = l.output(sources, opts)?;
+    let output = l.output(opts)?;
     assemble_each(sources, opts.target, l.needs, &l.aggs, predicates, output)
 }
 
@@ -141,7 +141,7 @@ impl<'a> Lowering<'a> {
     }
 
     /// The output columns, qualified with the assembled plan's aliases.
-    fn output(&mut self, sources: &TableSources, opts: &PlanOptions) -> Result<Vec<Expr>> {
+    fn output(&mut self, opts: &PlanOptions) -> Result<Vec<Expr>> {
         let mut output = Vec::new();
         for c in &opts.columns {
             let e = match c.entity {
@@ -156,7 +156,7 @@ impl<'a> Lowering<'a> {
                     installation_col(&c.column)
                 }
             };
-            let is_list = sources.is_list_column(c.entity, &c.column);
+            let is_list = self.sources.is_list_column(c.entity, &c.column);
             let e = if opts.lists_as_text && is_list {
                 datafusion::functions_nested::expr_fn::array_to_string(e, lit(";"))
             } else {
@@ -166,6 +166,7 @@ impl<'a> Lowering<'a> {
         }
         Ok(output)
     }
+
     fn bound_micros(&self, b: TimeBound) -> i64 {
         match b {
             TimeBound::Date(d) => micros_of_date(d),
