@@ -52,18 +52,23 @@ async fn standalone(store: &Path) -> (audience::store::Snapshot, SessionContext,
     (snapshot, ctx, sources)
 }
 
+/// The valid corpus cases, sorted, and the saved segments they may reference.
+fn corpus(root: &Path) -> (Vec<std::path::PathBuf>, SegmentDir) {
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    (cases, SegmentDir(root.join("tests/segments/saved")))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_audiences_on_a_standalone_cluster_equal_local_ones() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sample = root.join("data/sample");
     let (snapshot, local, local_sources) = common::open(&sample).await;
     let (_, cluster, cluster_sources) = standalone(&sample).await;
-    let saved = SegmentDir(root.join("tests/segments/saved"));
-    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    let (cases, saved) = corpus(root);
     assert!(cases.len() >= 20, "the corpus went missing");
     let month_earlier = snapshot.manifest.as_of - chrono::Duration::days(30);
     let all_tables = [
@@ -153,12 +158,7 @@ async fn one_shared_plan_for_the_whole_corpus_equals_each_case_alone() {
     let sample = root.join("data/sample");
     let (snapshot, local, local_sources) = common::open(&sample).await;
     let (_, cluster, cluster_sources) = standalone(&sample).await;
-    let saved = SegmentDir(root.join("tests/segments/saved"));
-    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    let (cases, saved) = corpus(root);
     let typed: Vec<_> = cases
         .iter()
         .map(|p| {
