@@ -4,7 +4,7 @@
 
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
 use audience::store::manifest::Partitioning;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -22,13 +22,10 @@ fn bench(c: &mut Criterion) {
     let catalog = Catalog::sample();
     let sources = TableSources::from_catalog(&catalog, Partitioning::Day);
     let state = datafusion::prelude::SessionContext::new().state();
-    let opts = PlanOptions {
-        as_of: "2026-11-01T00:00:00Z".parse().unwrap(),
-        target: Target::Installations,
-        columns: vec![OutputColumn::key(Target::Installations)],
-        extra: None,
-        lists_as_text: false,
-    };
+    let opts = PlanOptions::keys(
+        "2026-11-01T00:00:00Z".parse().unwrap(),
+        Target::Installations,
+    );
     for (name, src) in SEGMENTS {
         c.bench_function(&format!("parse_check/{name}"), |b| {
             b.iter(|| compile(black_box(src), &catalog, &NoSavedSegments).unwrap())

@@ -6,7 +6,7 @@
 
 use audience::check::{compile, SegmentDir};
 use audience::exec::{open_session, run, SessionOptions};
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::PathBuf;
 
@@ -52,13 +52,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let typed = compile(&src, &snapshot.manifest.catalog, &saved).unwrap();
-                    let opts = PlanOptions {
-                        as_of: snapshot.manifest.as_of,
-                        target,
-                        columns: vec![OutputColumn::key(target)],
-                        extra: None,
-                        lists_as_text: false,
-                    };
+                    let opts = PlanOptions::keys(snapshot.manifest.as_of, target);
                     let plan = plan_segment(&typed, &sources, &opts).unwrap();
                     run::count_rows(&ctx, plan).await.unwrap()
                 })

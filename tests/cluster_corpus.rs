@@ -12,9 +12,7 @@ use audience::catalog::Catalog;
 use audience::check::{compile, SegmentDir};
 use audience::exec::cluster::{check_cluster_sees, scanned_tables};
 use audience::exec::{open_session, run, Cluster, SessionOptions};
-use audience::plan::{
-    plan_segment, plan_segments, OutputColumn, PlanOptions, TableSources, Target,
-};
+use audience::plan::{plan_segment, plan_segments, PlanOptions, TableSources, Target};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -92,13 +90,7 @@ async fn corpus_audiences_on_a_standalone_cluster_equal_local_ones() {
         let typed = compile(&src, &Catalog::sample(), &saved).unwrap();
         for as_of in [snapshot.manifest.as_of, month_earlier] {
             for target in [Target::Installations, Target::Persons] {
-                let opts = PlanOptions {
-                    as_of,
-                    target,
-                    columns: vec![OutputColumn::key(target)],
-                    extra: None,
-                    lists_as_text: false,
-                };
+                let opts = PlanOptions::keys(as_of, target);
                 let want = keys(&local, plan_segment(&typed, &local_sources, &opts).unwrap()).await;
                 let plan = plan_segment(&typed, &cluster_sources, &opts).unwrap();
                 let got = keys(&cluster, plan).await;
@@ -172,13 +164,7 @@ async fn one_shared_plan_for_the_whole_corpus_equals_each_case_alone() {
         .collect();
     let segments: Vec<_> = typed.iter().collect();
     for target in [Target::Installations, Target::Persons] {
-        let opts = PlanOptions {
-            as_of: snapshot.manifest.as_of,
-            target,
-            columns: vec![OutputColumn::key(target)],
-            extra: None,
-            lists_as_text: false,
-        };
+        let opts = PlanOptions::keys(snapshot.manifest.as_of, target);
         let shared = plan_segments(&segments, &local_sources, &opts).unwrap();
         let got = flagged_keys(&local, shared, typed.len()).await;
         if target == Target::Installations {
@@ -212,13 +198,7 @@ async fn a_cluster_that_cannot_see_the_events_is_an_error_not_an_empty_audience(
         &audience::check::NoSavedSegments,
     )
     .unwrap();
-    let opts = PlanOptions {
-        as_of: snapshot.manifest.as_of,
-        target: Target::Installations,
-        columns: vec![OutputColumn::key(Target::Installations)],
-        extra: None,
-        lists_as_text: false,
-    };
+    let opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
     let tables = scanned_tables(&plan);
     assert!(tables.contains("event_applaunch"), "{tables:?}");

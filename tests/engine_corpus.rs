@@ -6,12 +6,8 @@ mod common;
 use audience::catalog::Catalog;
 use audience::check::{compile, SegmentDir};
 use audience::exec::run;
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, Target};
+use audience::plan::{plan_segment, PlanOptions, Target};
 use std::path::Path;
-
-fn key(target: Target) -> Vec<OutputColumn> {
-    vec![OutputColumn::key(target)]
-}
 
 #[tokio::test]
 async fn corpus_counts_on_the_sample() {
@@ -31,13 +27,7 @@ async fn corpus_counts_on_the_sample() {
         let mut counts = Vec::new();
         for as_of in [snapshot.manifest.as_of, month_earlier] {
             for target in [Target::Installations, Target::Persons] {
-                let opts = PlanOptions {
-                    as_of,
-                    target,
-                    columns: key(target),
-                    extra: None,
-                    lists_as_text: false,
-                };
+                let opts = PlanOptions::keys(as_of, target);
                 let plan = plan_segment(&typed, &sources, &opts).unwrap();
                 counts.push(
                     run::count_rows(&ctx, plan)

@@ -9,7 +9,7 @@ use arrow::datatypes::Int64Type;
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::exec::run;
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
 use common::reference::Reference;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -24,19 +24,7 @@ async fn engine(
     as_of: chrono::DateTime<chrono::Utc>,
     target: Target,
 ) -> BTreeSet<i64> {
-    let columns = vec![OutputColumn::key(target)];
-    let plan = plan_segment(
-        typed,
-        sources,
-        &PlanOptions {
-            as_of,
-            target,
-            columns,
-            extra: None,
-            lists_as_text: false,
-        },
-    )
-    .unwrap();
+    let plan = plan_segment(typed, sources, &PlanOptions::keys(as_of, target)).unwrap();
     let mut stream = run::stream(ctx, plan).await.unwrap();
     let mut ids = BTreeSet::new();
     while let Some(b) = stream.next().await {

@@ -3,7 +3,7 @@
 
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
-use audience::plan::{plan_segment, OutputColumn, PlanOptions, TableSources, Target};
+use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
 use audience::store::manifest::Partitioning;
 use datafusion::prelude::SessionContext;
 
@@ -25,14 +25,7 @@ fn plan_full(src: &str, target: Target, catalog: Catalog, activity: bool, as_of:
     if activity {
         sources = sources.with_activity(&catalog, as_of.timestamp_micros());
     }
-    let columns = vec![OutputColumn::key(target)];
-    let opts = PlanOptions {
-        as_of,
-        target,
-        columns,
-        extra: None,
-        lists_as_text: false,
-    };
+    let opts = PlanOptions::keys(as_of, target);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
     let optimized = SessionContext::new().state().optimize(&plan).unwrap();
     format!("{src}\n\n{}", optimized.display_indent())

@@ -292,18 +292,8 @@ fn channel_condition(catalog: &Catalog, channel: Channel) -> TPred {
     }
 }
 
-fn key_column(target: Target) -> Vec<OutputColumn> {
-    vec![OutputColumn::key(target)]
-}
-
 async fn count_target(p: &Prepared, typed: &TypedSegment, target: Target) -> Result<u64> {
-    let opts = PlanOptions {
-        as_of: p.as_of,
-        target,
-        columns: key_column(target),
-        extra: None,
-        lists_as_text: false,
-    };
+    let opts = PlanOptions::keys(p.as_of, target);
     let plan = plan_segment(typed, &p.sources, &opts)?;
     p.ready(&plan).await?;
     run::count_rows(&p.ctx, plan).await
@@ -598,13 +588,7 @@ pub fn explain(cli: &Cli, args: &ExplainArgs) -> Result<(), Failure> {
     tokio_runtime()?.block_on(async {
         let p = prepare(cli, &args.run).await?;
         let typed = compile(&p, &src, &args.run)?;
-        let opts = PlanOptions {
-            as_of: p.as_of,
-            target: args.run.target,
-            columns: key_column(args.run.target),
-            extra: None,
-            lists_as_text: false,
-        };
+        let opts = PlanOptions::keys(p.as_of, args.run.target);
         let plan = plan_segment(&typed, &p.sources, &opts).map_err(Error::from)?;
         p.ready(&plan).await?;
         println!("== segment (resolved) ==\n{}\n", typed.root);

@@ -56,6 +56,20 @@ pub struct PlanOptions {
     pub lists_as_text: bool,
 }
 
+impl PlanOptions {
+    /// The target's key column only, nothing added: what counting, explaining and comparing
+    /// audiences need.
+    pub fn keys(as_of: DateTime<Utc>, target: Target) -> PlanOptions {
+        PlanOptions {
+            as_of,
+            target,
+            columns: vec![OutputColumn::key(target)],
+            extra: None,
+            lists_as_text: false,
+        }
+    }
+}
+
 /// Plans a typed segment over the snapshot's tables.
 pub fn plan_segment(
     seg: &TypedSegment,
