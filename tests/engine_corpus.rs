@@ -4,7 +4,7 @@
 mod common;
 
 use audience::catalog::Catalog;
-use audience::check::{compile, SegmentDir};
+use audience::check::{compile, NoSavedSegments, SegmentDir};
 use audience::exec::run;
 use audience::plan::{plan_segment, PlanOptions, Target};
 use std::path::Path;
@@ -46,4 +46,78 @@ async fn corpus_counts_on_the_sample() {
         ));
     }
     insta::assert_snapshot!(report);
+}
+
+/// Which scans filter rows inside the Parquet reader: only event scans left with partition
+/// predicates, so that a join's dynamic filter drops rows before they are decoded. Property
+/// predicates, and every predicate on the person and installation tables, run in a FilterExec
+/// over decoded batches, which measured faster (see `exec::session`). Read from the scans' run
+/// metrics: `pushdown_rows_*` count the rows a reader-side filter saw.
+#[tokio::test]
+async fn only_event_scans_narrowed_by_a_join_filter_rows_in_the_reader() {
+    // Day partitions, so that `within 7d` at the midnight as-of is decided by partitions alone.
+    let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
+    let analyzed = |src: &str| {
+        let typed = compile(src, &snapshot.manifest.catalog, &NoSavedSegments).unwrap();
+        let opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
+        let plan = plan_segment(&typed, &sources, &opts).unwrap();
+        let ctx = ctx.clone();
+        async move {
+            let plan = ctx.state().create_physical_plan(&plan).await.unwrap();
+            datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+                .await
+                .unwrap();
+            let text = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(
+                plan.as_ref(),
+            )
+            .indent(true)
+            .to_string();
+            text
+        }
+    };
+    // Rows the reader-side filter of `table`'s scan looked at (matched + pruned).
+    let reader_filtered = |plan: &str, table: &str| -> u64 {
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("DataSourceExec") && l.contains(table))
+            .unwrap_or_else(|| panic!("no scan of {table} in\n{plan}"));
+        ["pushdown_rows_matched=", "pushdown_rows_pruned="]
+            .iter()
+            .map(|m| {
+                let v = scan
+                    .split(m)
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("no {m} in {scan}"));
+                let v = v.split([',', ']']).next().unwrap().trim();
+                // Metrics print as `1.23 K` past a thousand.
+                match v.strip_suffix(" K") {
+                    Some(k) => (k.parse::<f64>().unwrap() * 1000.0) as u64,
+                    None => v.parse().unwrap(),
+                }
+            })
+            .sum()
+    };
+
+    // The AppLaunch scan has no predicate of its own: the join's dynamic filter goes into it.
+    let plan = analyzed(
+        "pushRegistrationEnabled and platform = \"iOS\" \
+         and installation.count(AppLaunch within 7d) >= 1",
+    )
+    .await;
+    assert!(reader_filtered(&plan, "event=AppLaunch") > 0, "{plan}");
+    assert_eq!(reader_filtered(&plan, "installations.parquet"), 0, "{plan}");
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("FilterExec") && l.contains("platform")),
+        "the installation predicates stay in a FilterExec:\n{plan}"
+    );
+
+    // A property predicate is evaluated after decoding, and the scan keeps no row filter.
+    let plan = analyzed("count(Purchase where amount >= 50 within 90d) >= 2").await;
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("FilterExec") && l.contains("amount")),
+        "{plan}"
+    );
+    assert_eq!(reader_filtered(&plan, "event=Purchase"), 0, "{plan}");
 }

@@ -359,7 +359,18 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         AggKind::Sum | AggKind::Avg => cast(col(name), DataType::Float64).alias(name),
         _ => col(name),
     }));
-    LogicalPlanBuilder::scan(table, sources.get(&event_table(&g.event))?, None)?
+    // Property and event-time predicates are cheaper in a FilterExec over decoded batches than
+    // inside the Parquet reader (08: 221 → 193 ms). A scan left with partition predicates only
+    // is narrowed by nothing but the join's dynamic filter, and that one pays off in the
+    // reader: rows of keys the other side lacks are never decoded or aggregated (11: 140 → 86 ms).
+    let row_filtered =
+        is_exact(&window, sources.partitioning) && g.items.iter().all(|(r, _)| r.filter.is_none());
+    let source = if row_filtered {
+        sources.get_row_filtered(&table)?
+    } else {
+        sources.get(&table)?
+    };
+    LogicalPlanBuilder::scan(table, source, None)?
         .filter(scan_filter)?
         .aggregate(vec![col(g.scope.key())], aggs)?
         .project(outputs)?

@@ -6,9 +6,12 @@ use crate::catalog::{Catalog, EVENT_PARTITION};
 use crate::error::Result;
 use crate::store::activity::{self, ACTIVITY_TABLE};
 use crate::store::manifest::{Manifest, Partitioning};
-use crate::store::{event_table, schema, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE};
+use crate::store::{
+    event_table, schema, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
+use datafusion::common::TableReference;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::builder::LogicalTableSource;
 use datafusion::logical_expr::TableSource;
@@ -20,6 +23,9 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct TableSources {
     tables: HashMap<String, Arc<dyn TableSource>>,
+    /// Event tables whose scans filter rows inside the Parquet reader (see
+    /// `store::ROW_FILTERED_SCHEMA`); absent for schema-only sources.
+    row_filtered: HashMap<String, Arc<dyn TableSource>>,
     /// The time partition column of event tables (`day` or `month`).
     pub period_column: &'static str,
     pub partitioning: Partitioning,
@@ -61,8 +67,16 @@ impl TableSources {
             let provider = ctx.table_provider(name.as_str()).await?;
             tables.insert(name, provider_as_source(provider));
         }
+        let mut row_filtered = HashMap::new();
+        for def in &manifest.catalog.events {
+            let name = event_table(&def.name);
+            let reference = TableReference::partial(ROW_FILTERED_SCHEMA, name.as_str());
+            let provider = ctx.table_provider(reference).await?;
+            row_filtered.insert(name, provider_as_source(provider));
+        }
         Ok(TableSources {
             tables,
+            row_filtered,
             period_column: manifest.partitioning.column(),
             partitioning: manifest.partitioning,
             activity_as_of: manifest
@@ -112,6 +126,7 @@ impl TableSources {
         tables.insert(EVENTS_TABLE.to_string(), source(all));
         TableSources {
             tables,
+            row_filtered: HashMap::new(),
             period_column: period,
             partitioning,
             activity_as_of: None,
@@ -168,6 +183,15 @@ impl TableSources {
         let schema = self.tables.get(table)?.schema();
         let field = schema.field_with_name(column).ok()?;
         Some(field.data_type().clone())
+    }
+
+    /// The event table `name` whose scans filter rows inside the Parquet reader, where the
+    /// snapshot has one (else the plain table: schema-only sources plan the same shapes).
+    pub fn get_row_filtered(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {
+        match self.row_filtered.get(name) {
+            Some(source) => Ok(source.clone()),
+            None => self.get(name),
+        }
     }
 
     pub fn get(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {

@@ -22,7 +22,9 @@ use manifest::{Manifest, MANIFEST_FILE};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub use register::{event_table, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE};
+pub use register::{
+    event_table, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
+};
 
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const STAGING_DIR: &str = ".staging";

@@ -5,6 +5,8 @@ use super::{activity, schema, Snapshot};
 use crate::catalog::{self, EVENT_PARTITION};
 use crate::error::Result;
 use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -18,6 +20,12 @@ pub const PERSONS_TABLE: &str = "persons";
 pub const INSTALLATIONS_TABLE: &str = "installations";
 /// All events with the columns they share, partitioned by `event` and `day`.
 pub const EVENTS_TABLE: &str = "events";
+
+/// A second copy of every event table whose scans filter rows inside the Parquet reader
+/// (DataFusion's `pushdown_filters`), which sessions leave off. The planner picks it for scans
+/// that only a join's dynamic filter narrows: the reader then skips the rows of keys the join's
+/// build side lacks, before they are decoded and aggregated (segment 11: 140 → 86 ms).
+pub const ROW_FILTERED_SCHEMA: &str = "row_filtered";
 
 /// The table holding one event definition's history, partitioned by `day`.
 pub fn event_table(event: &str) -> String {
@@ -66,6 +74,11 @@ pub(super) async fn register(
         ctx.register_table(activity::ACTIVITY_TABLE, activity)?;
     }
 
+    let row_filtered = Arc::new(MemorySchemaProvider::new());
+    let default_catalog = ctx.state().config_options().catalog.default_catalog.clone();
+    ctx.catalog(&default_catalog)
+        .expect("a session has its default catalog")
+        .register_schema(ROW_FILTERED_SCHEMA, row_filtered.clone())?;
     let event_order = sorted(&[catalog::PERSON_ID, catalog::EVENT_TIME]);
     let day = (m.partitioning.column().to_string(), DataType::Date32);
     for def in &cat.events {
@@ -79,13 +92,17 @@ pub(super) async fn register(
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        let table = listing(
-            roots,
-            schema::event_schema(def),
-            vec![day.clone()],
-            event_order.clone(),
-        )?;
-        ctx.register_table(event_table(&def.name).as_str(), table)?;
+        let table = |row_filter| {
+            listing_with(
+                row_filter,
+                roots.clone(),
+                schema::event_schema(def),
+                vec![day.clone()],
+                event_order.clone(),
+            )
+        };
+        ctx.register_table(event_table(&def.name).as_str(), table(false)?)?;
+        row_filtered.register_table(event_table(&def.name), table(true)?)?;
     }
     let roots = m
         .event_roots
@@ -135,7 +152,27 @@ fn listing(
     partitions: Vec<(String, DataType)>,
     order: Vec<Vec<SortExpr>>,
 ) -> Result<Arc<ListingTable>> {
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+    listing_with(false, urls, file_schema, partitions, order)
+}
+
+/// A Parquet listing table; `row_filter` turns on filtering inside the reader for its scans
+/// (the table's own option, which DataFusion ORs with the session's; it travels with the
+/// plan to a cluster).
+fn listing_with(
+    row_filter: bool,
+    urls: Vec<ListingTableUrl>,
+    file_schema: SchemaRef,
+    partitions: Vec<(String, DataType)>,
+    order: Vec<Vec<SortExpr>>,
+) -> Result<Arc<ListingTable>> {
+    let mut format = ParquetFormat::default();
+    if row_filter {
+        let mut parquet = TableParquetOptions::default();
+        parquet.global.pushdown_filters = true;
+        parquet.global.reorder_filters = true;
+        format = format.with_options(parquet);
+    }
+    let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
         .with_file_sort_order(order);
