@@ -77,6 +77,11 @@ pub struct AttributeDef {
     /// Catalogs of older snapshots lack it; the planner then splits the text.
     #[serde(default, skip_serializing_if = "is_false")]
     pub sort_key: bool,
+    /// The table also stores `<column>__len`, the item count of every list of this list column
+    /// (null where the list is; see `store::derived`), and `is set` reads it alone. Catalogs of
+    /// older snapshots lack it; the planner then measures the lists.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub length_column: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -160,6 +165,7 @@ impl Catalog {
                     nullable: true,
                     aliases: vec![],
                     sort_key: *ty == ValueType::Version,
+                    length_column: *ty == ValueType::StringList,
                 })
                 .collect()
         };
@@ -309,6 +315,7 @@ fn attr(name: &str, ty: ValueType, nullable: bool) -> AttributeDef {
         nullable,
         aliases: vec![],
         sort_key: ty == ValueType::Version,
+        length_column: ty == ValueType::StringList,
     }
 }
 

@@ -124,6 +124,31 @@ fn versions_without_sort_keys_split_the_text() {
     ));
 }
 
+/// `is set` on a list reads the stored item count (`emails__len`), not the lists.
+#[test]
+fn lists_are_set_by_their_stored_length() {
+    insta::assert_snapshot!(plan(
+        r#"emails is set and not phones is set"#,
+        Target::Persons
+    ));
+}
+
+/// Snapshots made before list lengths were stored: the planner measures each list.
+#[test]
+fn lists_without_stored_lengths_are_measured() {
+    let mut catalog = Catalog::sample();
+    for a in &mut catalog.person {
+        a.length_column = false;
+    }
+    insta::assert_snapshot!(plan_full(
+        r#"emails is set and not phones is set"#,
+        Target::Persons,
+        catalog,
+        false,
+        AS_OF
+    ));
+}
+
 /// A window that does not start and end at midnight needs event_time, besides the day
 /// partitions it touches; `count(...) < 2` holds without events, so its join stays a left join.
 #[test]

@@ -6,7 +6,7 @@ use super::vocab;
 use super::world::{Device, World, MICROS_PER_DAY, NEVER};
 use crate::catalog::Catalog;
 use crate::error::Result;
-use crate::store::{schema, version_key};
+use crate::store::{derived, schema};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, ListBuilder, RecordBatch,
     StringArray, StringBuilder, TimestampMicrosecondArray,
@@ -143,7 +143,7 @@ fn profile(w: &World, pid: usize) -> Profile {
 /// The persons table, in batches of [`CHUNK`] rows.
 pub fn persons_batches(w: &World, catalog: &Catalog, t: &Trackers) -> Result<Vec<RecordBatch>> {
     let stored = schema::persons_schema(catalog);
-    let schema = version_key::without_keys(&stored);
+    let schema = derived::without_derived(&stored);
     let mut out = Vec::new();
     for start in (0..w.persons.len()).step_by(CHUNK) {
         let ids: Vec<usize> = (start..(start + CHUNK).min(w.persons.len())).collect();
@@ -190,7 +190,7 @@ pub fn persons_batches(w: &World, catalog: &Catalog, t: &Trackers) -> Result<Vec
             Arc::new(Date32Array::from_iter(last_purchase)),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        out.push(version_key::complete(&batch, &stored)?);
+        out.push(derived::complete(&batch, &stored)?);
     }
     Ok(out)
 }
@@ -272,7 +272,7 @@ pub fn installations_batches(
     t: &Trackers,
 ) -> Result<Vec<RecordBatch>> {
     let stored = schema::installations_schema(catalog);
-    let schema = version_key::without_keys(&stored);
+    let schema = derived::without_derived(&stored);
     let mut out = Vec::new();
     for start in (0..w.devices.len()).step_by(CHUNK) {
         let ids: Vec<usize> = (start..(start + CHUNK).min(w.devices.len())).collect();
@@ -328,7 +328,7 @@ pub fn installations_batches(
             Arc::new(Date32Array::from_iter(hw.iter().map(|h| h.push_opt_in))),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        out.push(version_key::complete(&batch, &stored)?);
+        out.push(derived::complete(&batch, &stored)?);
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@ use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMa
 use super::sources::TableSources;
 use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
-use crate::store::version_key;
+use crate::store::{derived, version_key};
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::common::ScalarValue;
@@ -316,6 +316,28 @@ impl<'a> Lowering<'a> {
             })
     }
 
+    /// The stored length column of a list attribute, when the snapshot has one: `is set` then
+    /// reads one integer per row instead of decoding the lists.
+    fn list_length(&mut self, f: &Field) -> Option<Expr> {
+        let Field::Attribute { entity, column, .. } = f else {
+            return None;
+        };
+        let length = derived::length_column(column);
+        if !self.sources.has_column(*entity, &length) {
+            return None;
+        }
+        Some(match entity {
+            Entity::Person => {
+                self.needs.person = true;
+                person_col(&length)
+            }
+            Entity::Installation => {
+                self.needs.installation = true;
+                installation_col(&length)
+            }
+        })
+    }
+
     /// `age <op> n` as a comparison on birth_date (prunes and pushes down, exact on birthdays).
     fn compare_age(&mut self, op: CmpOp, v: &Value) -> Result<Expr> {
         let Value::Number(n) = v else {
@@ -428,10 +450,13 @@ impl<'a> Lowering<'a> {
                     person_col("birth_date").is_not_null()
                 }
                 Field::RandomBucket => lit(true),
-                other => {
-                    let is_list = other.ty() == ValueType::StringList;
-                    is_set(self.field(other, event)?, is_list)
-                }
+                other => match self.list_length(other) {
+                    Some(length) => length.gt(lit(0i32)),
+                    None => {
+                        let is_list = other.ty() == ValueType::StringList;
+                        is_set(self.field(other, event)?, is_list)
+                    }
+                },
             },
             TPred::Match { field, op, pattern } => {
                 let column = self.field(field, event)?;

@@ -11,6 +11,7 @@
 //! earlier one in its manifest instead of copying that history.
 
 pub mod activity;
+pub mod derived;
 pub mod manifest;
 pub mod publish;
 mod register;

@@ -1,6 +1,6 @@
 //! Arrow schemas of the snapshot tables, derived from the catalog (the catalog is the truth).
 
-use super::version_key;
+use super::{derived, version_key};
 use crate::catalog::{self, AttributeDef, Catalog, EventDef, ValueType};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
@@ -44,6 +44,13 @@ fn attribute_fields(attrs: &[AttributeDef]) -> Vec<Field> {
             fields.push(Field::new(
                 version_key::column(&a.column),
                 version_key::data_type(),
+                true,
+            ));
+        }
+        if a.length_column {
+            fields.push(Field::new(
+                derived::length_column(&a.column),
+                derived::length_type(),
                 true,
             ));
         }

@@ -10,9 +10,8 @@
 //! key, and writing one is refused.
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 
 /// Dotted parts a key covers (the planner compares versions on the same number of parts).
@@ -55,37 +54,8 @@ pub fn of_text(text: &str) -> Option<i128> {
     of_parts(&parts)
 }
 
-/// `batch` (the table without its key columns) completed to `stored`: every `X__sort` field of
-/// `stored` is computed from column `X`; other columns are taken by name.
-pub fn complete(batch: &RecordBatch, stored: &SchemaRef) -> Result<RecordBatch, ArrowError> {
-    let columns = stored
-        .fields()
-        .iter()
-        .map(|f| -> Result<ArrayRef, ArrowError> {
-            if let Some(source) = batch.column_by_name(f.name()) {
-                return Ok(source.clone());
-            }
-            let base = f
-                .name()
-                .strip_suffix(SUFFIX)
-                .ok_or_else(|| missing(format!("column `{}` is missing", f.name())))?;
-            let text = batch
-                .column_by_name(base)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| {
-                    missing(format!("version column `{base}` is missing or not text"))
-                })?;
-            keys(base, text)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(stored.clone(), columns)
-}
-
-fn missing(message: String) -> ArrowError {
-    ArrowError::SchemaError(message)
-}
-
-fn keys(column: &str, text: &StringArray) -> Result<ArrayRef, ArrowError> {
+/// The keys of version column `column`; a non-null text without a key fails the write.
+pub(super) fn keys(column: &str, text: &StringArray) -> Result<ArrayRef, ArrowError> {
     let mut b = Decimal128Builder::with_capacity(text.len());
     for v in text.iter() {
         match v.map(|v| (v, of_text(v))) {
@@ -109,17 +79,6 @@ fn keys(column: &str, text: &StringArray) -> Result<ArrayRef, ArrowError> {
     ))
 }
 
-/// `stored` without its key columns: the columns a writer supplies itself.
-pub fn without_keys(stored: &SchemaRef) -> SchemaRef {
-    let fields: Vec<Field> = stored
-        .fields()
-        .iter()
-        .filter(|f| !f.name().ends_with(SUFFIX))
-        .map(|f| f.as_ref().clone())
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,29 +94,6 @@ mod tests {
         assert_eq!(of_text("17.2"), of_text("017.02"));
         // Parts past the fourth are not compared.
         assert_eq!(of_text("1.2.3.4.5"), of_text("1.2.3.4"));
-    }
-
-    #[test]
-    fn complete_adds_keys_and_refuses_unkeyed_text() {
-        let stored = Arc::new(Schema::new(vec![
-            Field::new("v", DataType::Utf8, true),
-            Field::new(column("v"), data_type(), true),
-        ]));
-        let base = without_keys(&stored);
-        let batch = |values: Vec<Option<&str>>| {
-            let array: ArrayRef = Arc::new(StringArray::from(values));
-            RecordBatch::try_new(base.clone(), vec![array]).unwrap()
-        };
-        let done = complete(&batch(vec![Some("1.2"), None]), &stored).unwrap();
-        let keys = done
-            .column(1)
-            .as_any()
-            .downcast_ref::<arrow::array::Decimal128Array>()
-            .unwrap();
-        assert_eq!(keys.value(0), of_text("1.2").unwrap());
-        assert!(keys.is_null(1));
-        let err = complete(&batch(vec![Some("1.2b")]), &stored).unwrap_err();
-        assert!(err.to_string().contains("version `1.2b` of `v`"), "{err}");
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub struct Reference {
 fn values(batch: &RecordBatch, i: usize) -> Row {
     let mut row = Row::new();
     for (c, field) in batch.schema().fields().iter().enumerate() {
-        // Version sort keys are the engine's shortcut; the reference reads the text.
-        if field.name().ends_with(audience::store::version_key::SUFFIX) {
+        // Sort keys and list lengths are the engine's shortcuts; the reference reads the source.
+        if audience::store::derived::is_derived(field.name()) {
             continue;
         }
         let a = batch.column(c);
