@@ -315,3 +315,46 @@ fn generation_is_deterministic_for_a_seed() {
 }
 
 use audience::generate::GenerateOptions;
+
+/// Keys and timestamps are written as plain pages, other columns with dictionaries: a
+/// dictionary of (nearly) unique values only fills up before the writer falls back to plain.
+#[test]
+fn keys_and_times_are_written_without_dictionaries() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let store = common::shared_store();
+    let snap = Store::open(store).unwrap().snapshot(None).unwrap();
+    let m = &snap.manifest;
+    let files = [
+        &m.persons[0],
+        &m.installations[0],
+        &m.events[0].file,
+        m.person_activity.as_ref().unwrap(),
+    ];
+    let (mut plain, mut dictionary) = (Vec::new(), Vec::new());
+    for file in files {
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(store.join(&file.path)).unwrap())
+                .unwrap();
+        let row_group = reader.metadata().row_group(0);
+        for chunk in row_group.columns() {
+            let name = chunk.column_path().string();
+            let physical = chunk.column_type();
+            let timestamp = chunk
+                .column_descr()
+                .logical_type_ref()
+                .is_some_and(|t| matches!(t, parquet::basic::LogicalType::Timestamp { .. }));
+            let unique = name == "person_id" || name == "installation_id" || timestamp;
+            let has_dictionary = chunk.dictionary_page_offset().is_some();
+            if unique {
+                assert!(!has_dictionary, "{}: {name} has a dictionary", file.path);
+                plain.push(name);
+            } else if physical == parquet::basic::Type::BYTE_ARRAY {
+                // Strings keep theirs (booleans and decimal keys never get one).
+                assert!(has_dictionary, "{}: {name} has no dictionary", file.path);
+                dictionary.push(name);
+            }
+        }
+    }
+    assert!(plain.iter().any(|c| c == "event_time"), "{plain:?}");
+    assert!(dictionary.iter().any(|c| c == "platform"), "{dictionary:?}");
+}

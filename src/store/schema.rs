@@ -27,7 +27,8 @@ pub fn arrow_type(ty: ValueType, column: &str) -> DataType {
     }
 }
 
-fn is_key(column: &str) -> bool {
+/// Whether `column` is a person or installation key (Int64).
+pub fn is_key(column: &str) -> bool {
     column == catalog::PERSON_ID || column == catalog::INSTALLATION_ID
 }
 
