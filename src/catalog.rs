@@ -82,6 +82,11 @@ pub struct AttributeDef {
     /// older snapshots lack it; the planner then measures the lists.
     #[serde(default, skip_serializing_if = "is_false")]
     pub length_column: bool,
+    /// A string of few distinct values (`platform`, `country`), stored and read as an Arrow
+    /// dictionary: a comparison then looks at each distinct value once, not at every row.
+    /// Older catalogs lack it and read plain strings.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dictionary: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -166,6 +171,8 @@ impl Catalog {
                     aliases: vec![],
                     sort_key: *ty == ValueType::Version,
                     length_column: *ty == ValueType::StringList,
+                    // Apps declare custom strings mostly as enumerations (a theme, a team).
+                    dictionary: *ty == ValueType::String,
                 })
                 .collect()
         };
@@ -316,8 +323,22 @@ fn attr(name: &str, ty: ValueType, nullable: bool) -> AttributeDef {
         aliases: vec![],
         sort_key: ty == ValueType::Version,
         length_column: ty == ValueType::StringList,
+        dictionary: ty == ValueType::String && FEW_VALUES.contains(&name),
     }
 }
+
+/// Standard string attributes with few distinct values (see `AttributeDef::dictionary`).
+const FEW_VALUES: [&str; 9] = [
+    "gender",
+    "country",
+    "city",
+    "preferredLanguage",
+    "state",
+    "platform",
+    "deviceManufacturer",
+    "deviceModel",
+    "osLanguage",
+];
 
 fn standard_person_attributes() -> Vec<AttributeDef> {
     use ValueType::*;

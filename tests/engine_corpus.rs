@@ -121,3 +121,49 @@ async fn only_event_scans_narrowed_by_a_join_filter_rows_in_the_reader() {
     );
     assert_eq!(reader_filtered(&plan, "event=Purchase"), 0, "{plan}");
 }
+
+/// Strings of few values are stored and scanned as dictionaries, and leave the engine as plain
+/// strings: exports and previews do not depend on the storage.
+#[tokio::test]
+async fn dictionary_strings_are_output_as_plain_strings() {
+    use audience::catalog::Entity;
+    use audience::plan::OutputColumn;
+    let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
+    let table = ctx.table("installations").await.unwrap();
+    let platform = table.schema().field_with_unqualified_name("platform").unwrap();
+    assert!(
+        matches!(platform.data_type(), arrow::datatypes::DataType::Dictionary(..)),
+        "{platform:?}"
+    );
+    let typed = compile(
+        r#"platform = "iOS" and person.country in ("HR", "DE", "AT", "SI")"#,
+        &snapshot.manifest.catalog,
+        &NoSavedSegments,
+    )
+    .unwrap();
+    let column = |entity, column: &str, name: &str| OutputColumn {
+        entity,
+        column: column.into(),
+        name: name.into(),
+    };
+    let mut opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
+    opts.columns.push(column(Entity::Installation, "platform", "platform"));
+    opts.columns.push(column(Entity::Person, "country", "country"));
+    let plan = plan_segment(&typed, &sources, &opts).unwrap();
+    let batches = datafusion::prelude::DataFrame::new(ctx.state(), plan)
+        .collect()
+        .await
+        .unwrap();
+    let mut rows = 0;
+    for batch in &batches {
+        use arrow::array::AsArray;
+        let platform = batch.column(1).as_string::<i32>();
+        let country = batch.column(2).as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            assert_eq!(platform.value(i), "iOS");
+            assert!(["HR", "DE", "AT", "SI"].contains(&country.value(i)));
+            rows += 1;
+        }
+    }
+    assert!(rows > 0, "no iOS devices in the core markets");
+}

@@ -10,11 +10,12 @@ use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
 use crate::store::{derived, version_key};
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
+use arrow::datatypes::DataType;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::{col, lit};
+use datafusion::prelude::{cast, col, lit};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -173,6 +174,9 @@ impl<'a> Lowering<'a> {
             let is_list = self.sources.is_list_column(c.entity, &c.column);
             let e = if opts.lists_as_text && is_list {
                 datafusion::functions_nested::expr_fn::array_to_string(e, lit(";"))
+            } else if self.sources.is_dictionary_column(c.entity, &c.column) {
+                // Exports and previews show plain strings, whatever the storage.
+                cast(e, DataType::Utf8)
             } else {
                 e
             };

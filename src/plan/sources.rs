@@ -170,6 +170,12 @@ impl TableSources {
             .is_some_and(|t| matches!(t, DataType::List(_)))
     }
 
+    /// Whether an attribute column is stored as a dictionary of strings.
+    pub fn is_dictionary_column(&self, entity: crate::catalog::Entity, column: &str) -> bool {
+        self.column_type(entity, column)
+            .is_some_and(|t| matches!(t, DataType::Dictionary(..)))
+    }
+
     /// Whether the person or installation table stores `column` (e.g. a version sort key).
     pub fn has_column(&self, entity: crate::catalog::Entity, column: &str) -> bool {
         self.column_type(entity, column).is_some()

@@ -3,7 +3,8 @@
 //! [`version_key`]) and list lengths (`emails__len`, so `emails is set` is `emails__len > 0`).
 //! The catalog says which attributes have them (`sort_key`, `length_column`); catalogs of older
 //! snapshots lack them and the planner falls back to the source column. Writers supply the
-//! source columns only and [`complete`] adds the rest, so every writer derives them alike.
+//! source columns only and [`complete`] adds the rest, so every writer derives them alike (it
+//! also dictionary-encodes the strings the catalog stores as dictionaries).
 
 use super::version_key;
 use arrow::array::{Array, ArrayRef, StringArray};
@@ -29,19 +30,24 @@ pub fn is_derived(name: &str) -> bool {
     name.ends_with(version_key::SUFFIX) || name.ends_with(LENGTH_SUFFIX)
 }
 
-/// `stored` without its derived columns: the columns a writer supplies itself.
+/// `stored` without its derived columns: the columns a writer supplies itself, dictionary
+/// strings as plain strings ([`complete`] encodes them).
 pub fn without_derived(stored: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = stored
         .fields()
         .iter()
         .filter(|f| !is_derived(f.name()))
-        .map(|f| f.as_ref().clone())
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, values) => f.as_ref().clone().with_data_type(*values.clone()),
+            _ => f.as_ref().clone(),
+        })
         .collect();
     Arc::new(Schema::new(fields))
 }
 
 /// `batch` (the table without its derived columns) completed to `stored`: each derived field of
-/// `stored` is computed from its source column; other columns are taken by name.
+/// `stored` is computed from its source column; other columns are taken by name, and plain
+/// strings become the dictionaries `stored` declares.
 pub fn complete(batch: &RecordBatch, stored: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns = stored
         .fields()
@@ -49,7 +55,12 @@ pub fn complete(batch: &RecordBatch, stored: &SchemaRef) -> Result<RecordBatch, 
         .map(|f| -> Result<ArrayRef, ArrowError> {
             let name = f.name();
             if let Some(source) = batch.column_by_name(name) {
-                return Ok(source.clone());
+                return match (source.data_type(), f.data_type()) {
+                    (DataType::Utf8, DataType::Dictionary(..)) => {
+                        arrow::compute::cast(source, f.data_type())
+                    }
+                    _ => Ok(source.clone()),
+                };
             }
             let source = |suffix: &str| {
                 let base = name.strip_suffix(suffix).expect("checked suffix");

@@ -27,6 +27,19 @@ pub fn arrow_type(ty: ValueType, column: &str) -> DataType {
     }
 }
 
+/// An attribute's stored type: [`arrow_type`], or a dictionary of strings.
+pub fn attribute_type(a: &AttributeDef) -> DataType {
+    if a.dictionary && a.ty == ValueType::String {
+        dictionary_type()
+    } else {
+        arrow_type(a.ty, &a.column)
+    }
+}
+
+pub fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// Whether `column` is a person or installation key (Int64).
 pub fn is_key(column: &str) -> bool {
     column == catalog::PERSON_ID || column == catalog::INSTALLATION_ID
@@ -36,11 +49,7 @@ pub fn is_key(column: &str) -> bool {
 fn attribute_fields(attrs: &[AttributeDef]) -> Vec<Field> {
     let mut fields = Vec::with_capacity(attrs.len());
     for a in attrs {
-        fields.push(Field::new(
-            &a.column,
-            arrow_type(a.ty, &a.column),
-            a.nullable,
-        ));
+        fields.push(Field::new(&a.column, attribute_type(a), a.nullable));
         if a.sort_key {
             fields.push(Field::new(
                 version_key::column(&a.column),

@@ -56,6 +56,10 @@ fn values(batch: &RecordBatch, i: usize) -> Row {
         } else {
             match field.data_type() {
                 DataType::Utf8 => V::Str(a.as_string::<i32>().value(i).to_string()),
+                DataType::Dictionary(..) => {
+                    let text = arrow::compute::cast(&a.slice(i, 1), &DataType::Utf8).unwrap();
+                    V::Str(text.as_string::<i32>().value(0).to_string())
+                }
                 DataType::Int64 => V::Num(a.as_primitive::<Int64Type>().value(i) as f64),
                 DataType::Float64 => V::Num(a.as_primitive::<Float64Type>().value(i)),
                 DataType::Boolean => V::Bool(a.as_boolean().value(i)),
