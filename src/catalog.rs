@@ -104,6 +104,9 @@ pub struct PropertyDef {
     pub column: String,
     #[serde(rename = "type")]
     pub ty: ValueType,
+    /// A string stored and read as an Arrow dictionary (see `AttributeDef::dictionary`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dictionary: bool,
 }
 
 /// An event definition: a standard lifecycle event or a custom event with typed properties.
@@ -198,6 +201,9 @@ impl Catalog {
                         name: p.to_string(),
                         column: snake_case(p),
                         ty: *ty,
+                        // Like custom attributes: mostly enumerations (a category, a
+                        // currency); one of many values (a SKU) still reads correctly.
+                        dictionary: *ty == ValueType::String,
                     })
                     .collect(),
             }

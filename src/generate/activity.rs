@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::store::manifest::EventFile;
 use crate::store::manifest::Partitioning;
 use crate::store::publish::Staging;
-use crate::store::schema;
+use crate::store::{derived, schema};
 use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
@@ -306,7 +306,8 @@ fn write_files(
             ))),
             _ => {}
         }
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let batch = RecordBatch::try_new(derived::without_derived(&schema), columns)?;
+        let batch = derived::complete(&batch, &schema)?;
         let rel = format!("events/event={}/{column}={period}/part-0.parquet", def.name);
         let mut writer = ctx.staging.parquet_writer(&rel, schema, &[1, 0])?;
         writer.write(&batch)?;

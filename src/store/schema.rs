@@ -1,7 +1,7 @@
 //! Arrow schemas of the snapshot tables, derived from the catalog (the catalog is the truth).
 
 use super::{derived, version_key};
-use crate::catalog::{self, AttributeDef, Catalog, EventDef, ValueType};
+use crate::catalog::{self, AttributeDef, Catalog, EventDef, PropertyDef, ValueType};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
 
@@ -33,6 +33,15 @@ pub fn attribute_type(a: &AttributeDef) -> DataType {
         dictionary_type()
     } else {
         arrow_type(a.ty, &a.column)
+    }
+}
+
+/// An event property's stored type: [`arrow_type`], or a dictionary of strings.
+pub fn property_type(p: &PropertyDef) -> DataType {
+    if p.dictionary && p.ty == ValueType::String {
+        dictionary_type()
+    } else {
+        arrow_type(p.ty, &p.column)
     }
 }
 
@@ -90,7 +99,7 @@ pub fn event_schema(event: &EventDef) -> SchemaRef {
         event
             .properties
             .iter()
-            .map(|p| Field::new(&p.column, arrow_type(p.ty, &p.column), true)),
+            .map(|p| Field::new(&p.column, property_type(p), true)),
     );
     Arc::new(Schema::new(fields))
 }
