@@ -130,9 +130,15 @@ async fn dictionary_strings_are_output_as_plain_strings() {
     use audience::plan::OutputColumn;
     let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
     let table = ctx.table("installations").await.unwrap();
-    let platform = table.schema().field_with_unqualified_name("platform").unwrap();
+    let platform = table
+        .schema()
+        .field_with_unqualified_name("platform")
+        .unwrap();
     assert!(
-        matches!(platform.data_type(), arrow::datatypes::DataType::Dictionary(..)),
+        matches!(
+            platform.data_type(),
+            arrow::datatypes::DataType::Dictionary(..)
+        ),
         "{platform:?}"
     );
     let typed = compile(
@@ -147,8 +153,10 @@ async fn dictionary_strings_are_output_as_plain_strings() {
         name: name.into(),
     };
     let mut opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
-    opts.columns.push(column(Entity::Installation, "platform", "platform"));
-    opts.columns.push(column(Entity::Person, "country", "country"));
+    opts.columns
+        .push(column(Entity::Installation, "platform", "platform"));
+    opts.columns
+        .push(column(Entity::Person, "country", "country"));
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
     let batches = datafusion::prelude::DataFrame::new(ctx.state(), plan)
         .collect()
