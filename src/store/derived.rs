@@ -109,6 +109,7 @@ mod tests {
             Field::new(version_key::column("v"), version_key::data_type(), true),
             Field::new("l", list, true),
             Field::new(length_column("l"), length_type(), true),
+            Field::new("d", crate::store::schema::dictionary_type(), true),
         ]))
     }
 
@@ -125,13 +126,19 @@ mod tests {
                 None => b.append(false),
             }
         }
-        let columns: Vec<ArrayRef> =
-            vec![Arc::new(StringArray::from(versions)), Arc::new(b.finish())];
+        let d: Vec<Option<&str>> = (0..versions.len())
+            .map(|i| Some(["iOS", "Android"][i % 2]))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(versions)),
+            Arc::new(b.finish()),
+            Arc::new(StringArray::from(d)),
+        ];
         RecordBatch::try_new(without_derived(&stored()), columns).unwrap()
     }
 
     #[test]
-    fn complete_adds_keys_and_lengths() {
+    fn complete_adds_keys_lengths_and_dictionaries() {
         let done = complete(
             &batch(
                 vec![Some("1.2"), None, Some("3")],
@@ -149,6 +156,15 @@ mod tests {
         assert_eq!(lengths.value(0), 2);
         assert!(lengths.is_null(1), "a null list has a null length");
         assert_eq!(lengths.value(2), 0, "an empty list has length 0");
+        let d = done.column(4).as_dictionary::<Int32Type>();
+        let values = d.values().as_string::<i32>();
+        assert_eq!(values.len(), 2, "one dictionary entry per distinct value");
+        let texts: Vec<&str> = d
+            .keys()
+            .iter()
+            .map(|k| values.value(k.unwrap() as usize))
+            .collect();
+        assert_eq!(texts, ["iOS", "Android", "iOS"]);
     }
 
     #[test]

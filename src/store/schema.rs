@@ -29,19 +29,19 @@ pub fn arrow_type(ty: ValueType, column: &str) -> DataType {
 
 /// An attribute's stored type: [`arrow_type`], or a dictionary of strings.
 pub fn attribute_type(a: &AttributeDef) -> DataType {
-    if a.dictionary && a.ty == ValueType::String {
-        dictionary_type()
-    } else {
-        arrow_type(a.ty, &a.column)
-    }
+    stored_type(a.ty, &a.column, a.dictionary)
 }
 
 /// An event property's stored type: [`arrow_type`], or a dictionary of strings.
 pub fn property_type(p: &PropertyDef) -> DataType {
-    if p.dictionary && p.ty == ValueType::String {
+    stored_type(p.ty, &p.column, p.dictionary)
+}
+
+fn stored_type(ty: ValueType, column: &str, dictionary: bool) -> DataType {
+    if dictionary && ty == ValueType::String {
         dictionary_type()
     } else {
-        arrow_type(p.ty, &p.column)
+        arrow_type(ty, column)
     }
 }
 
