@@ -175,3 +175,27 @@ async fn dictionary_strings_are_output_as_plain_strings() {
     }
     assert!(rows > 0, "no iOS devices in the core markets");
 }
+
+/// Counts compare with whole numbers as integers and with fractions as numbers: both must mean
+/// the same audience (`>= 2.5` is `>= 3`, `= 2.5` is nobody).
+#[tokio::test]
+async fn counts_compare_alike_with_whole_and_fractional_numbers() {
+    let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
+    let count = |src: &'static str| {
+        let typed = compile(src, &snapshot.manifest.catalog, &NoSavedSegments).unwrap();
+        let opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Persons);
+        let plan = plan_segment(&typed, &sources, &opts).unwrap();
+        let ctx = ctx.clone();
+        async move { run::count_rows(&ctx, plan).await.unwrap() }
+    };
+    let whole = count("count(AppLaunch within 30d) >= 3").await;
+    assert!(whole > 0);
+    assert_eq!(count("count(AppLaunch within 30d) >= 2.5").await, whole);
+    assert_eq!(count("count(AppLaunch within 30d) > 2.5").await, whole);
+    assert_eq!(count("count(AppLaunch within 30d) = 2.5").await, 0);
+    assert_eq!(
+        count("count(AppLaunch within 30d) < 3").await + whole,
+        count("identified or not identified").await,
+        "every person either has 3+ launches or fewer"
+    );
+}

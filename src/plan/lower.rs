@@ -303,6 +303,14 @@ impl<'a> Lowering<'a> {
             }
         }
         let column = self.field(f, event)?;
+        // A count is an integer: comparing it with a whole number as Int64 keeps the column
+        // uncast (cheaper, and statistics can estimate it) instead of casting every count to
+        // Float64 for the number literal.
+        if let (Field::Agg(a), Value::Number(n)) = (f, v) {
+            if a.kind == AggKind::Count && n.fract() == 0.0 && n.abs() < 1e15 {
+                return Ok(cmp(column, op, lit(*n as i64)));
+            }
+        }
         Ok(cmp(column, op, self.value(f.ty(), v)))
     }
 
