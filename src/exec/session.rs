@@ -30,11 +30,6 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         }
         config = config.with_target_partitions(n);
     }
-    // Row-level filtering inside the Parquet reader stays off for local runs: on our scans a
-    // FilterExec over decoded batches is faster (DataFusion 55, 1M-person store: segment 01 76 →
-    // 62 ms, 02 112 → 72 ms, 08 234 → 193 ms). Row-group and page pruning by statistics happen
-    // either way. Event scans that only a join's dynamic filter narrows opt back in per table
-    // (store::register, plan::events).
     // Event aggregates group by person or installation key: in a window there are few rows a
     // key, so the per-partition (partial) aggregate hardly shrinks its input and the final one
     // hashes every row again. DataFusion skips the partial step once its groups reach a ratio
@@ -45,6 +40,11 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
     let execution = &mut config.options_mut().execution;
     execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
     execution.skip_partial_aggregation_probe_rows_threshold = 10_000;
+    // Row-level filtering inside the Parquet reader stays off for local runs: on our scans a
+    // FilterExec over decoded batches is faster (DataFusion 55, 1M-person store: segment 01 76 →
+    // 62 ms, 02 112 → 72 ms, 08 234 → 193 ms). Row-group and page pruning by statistics happen
+    // either way. Event scans that only a join's dynamic filter narrows opt back in per table
+    // (store::register, plan::events).
     let local = matches!(opts.cluster, Cluster::Local);
     config.options_mut().execution.parquet.pushdown_filters = !local;
     if !local {

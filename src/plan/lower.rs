@@ -295,7 +295,7 @@ impl<'a> Lowering<'a> {
         if f.ty() == ValueType::Version {
             if let Value::Version(text) = v {
                 let column = self.field(f, event)?;
-                let key = self.version_key(f);
+                let key = self.stored_beside(f, version_key::column);
                 return Ok(match op {
                     CmpOp::Ne => not(version_compare(column, key, "=", text)),
                     _ => version_compare(column, key, op.symbol(), text),
@@ -314,40 +314,20 @@ impl<'a> Lowering<'a> {
         Ok(cmp(column, op, self.value(f.ty(), v)))
     }
 
-    /// The stored sort key of a version attribute, when the snapshot has one.
-    fn version_key(&self, f: &Field) -> Option<Expr> {
+    /// A column the snapshot stores beside attribute `f` (see `store::derived`), named by
+    /// `beside` from the attribute's column, when the snapshot has one: a version's sort key,
+    /// a list's length.
+    fn stored_beside(&self, f: &Field, beside: impl Fn(&str) -> String) -> Option<Expr> {
         let Field::Attribute { entity, column, .. } = f else {
             return None;
         };
-        let key = version_key::column(column);
+        let stored = beside(column);
         self.sources
-            .has_column(*entity, &key)
+            .has_column(*entity, &stored)
             .then(|| match entity {
-                Entity::Person => person_col(&key),
-                Entity::Installation => installation_col(&key),
+                Entity::Person => person_col(&stored),
+                Entity::Installation => installation_col(&stored),
             })
-    }
-
-    /// The stored length column of a list attribute, when the snapshot has one: `is set` then
-    /// reads one integer per row instead of decoding the lists.
-    fn list_length(&mut self, f: &Field) -> Option<Expr> {
-        let Field::Attribute { entity, column, .. } = f else {
-            return None;
-        };
-        let length = derived::length_column(column);
-        if !self.sources.has_column(*entity, &length) {
-            return None;
-        }
-        Some(match entity {
-            Entity::Person => {
-                self.needs.person = true;
-                person_col(&length)
-            }
-            Entity::Installation => {
-                self.needs.installation = true;
-                installation_col(&length)
-            }
-        })
     }
 
     /// `age <op> n` as a comparison on birth_date (prunes and pushes down, exact on birthdays).
@@ -462,13 +442,14 @@ impl<'a> Lowering<'a> {
                     person_col("birth_date").is_not_null()
                 }
                 Field::RandomBucket => lit(true),
-                other => match self.list_length(other) {
-                    Some(length) => length.gt(lit(0i32)),
-                    None => {
-                        let is_list = other.ty() == ValueType::StringList;
-                        is_set(self.field(other, event)?, is_list)
+                other => {
+                    let column = self.field(other, event)?;
+                    // A stored list length answers without decoding the lists.
+                    match self.stored_beside(other, derived::length_column) {
+                        Some(length) => length.gt(lit(0i32)),
+                        None => is_set(column, other.ty() == ValueType::StringList),
                     }
-                },
+                }
             },
             TPred::Match { field, op, pattern } => {
                 let column = self.field(field, event)?;
