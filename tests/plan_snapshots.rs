@@ -8,23 +8,41 @@ use audience::store::manifest::Partitioning;
 use datafusion::prelude::SessionContext;
 
 fn plan(src: &str, target: Target) -> String {
-    plan_with(src, target, false)
+    plan_with(src, target, Activity::None)
 }
 
-/// `activity`: the snapshot has a person activity summary made at the plan's as-of.
-fn plan_with(src: &str, target: Target, activity: bool) -> String {
+/// Whether the snapshot has a person activity summary made at the plan's as-of, and where.
+#[derive(Clone, Copy, PartialEq)]
+enum Activity {
+    None,
+    /// A file of its own (snapshots written before the summary moved into persons).
+    OwnFile,
+    /// Columns of the persons table.
+    InPersons,
+}
+
+fn plan_with(src: &str, target: Target, activity: Activity) -> String {
     plan_full(src, target, Catalog::sample(), activity, AS_OF)
 }
 
 const AS_OF: &str = "2026-11-01T00:00:00Z";
 
-fn plan_full(src: &str, target: Target, catalog: Catalog, activity: bool, as_of: &str) -> String {
+fn plan_full(
+    src: &str,
+    target: Target,
+    catalog: Catalog,
+    activity: Activity,
+    as_of: &str,
+) -> String {
     let typed = compile(src, &catalog, &NoSavedSegments).unwrap();
     let mut sources = TableSources::from_catalog(&catalog, Partitioning::Day);
     let as_of: chrono::DateTime<chrono::Utc> = as_of.parse().unwrap();
-    if activity {
-        sources = sources.with_activity(&catalog, as_of.timestamp_micros());
-    }
+    let micros = as_of.timestamp_micros();
+    sources = match activity {
+        Activity::None => sources,
+        Activity::OwnFile => sources.with_activity(&catalog, micros),
+        Activity::InPersons => sources.with_activity_in_persons(&catalog, micros),
+    };
     let opts = PlanOptions::keys(as_of, target);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
     let optimized = SessionContext::new().state().optimize(&plan).unwrap();
@@ -64,7 +82,37 @@ fn the_activity_summary_answers_standard_windows_at_the_snapshot_as_of() {
     insta::assert_snapshot!(plan_with(
         "did(AddToCart within 7d) and not did(Purchase within 7d) and last(AppLaunch) before 14d ago",
         Target::Installations,
-        true
+        Activity::OwnFile
+    ));
+}
+
+#[test]
+fn activity_in_persons_is_read_beside_person_attributes_without_a_join() {
+    // Persons target: one scan of persons, its `or` over an attribute and a summary column.
+    insta::assert_snapshot!(plan_with(
+        r#"person.tags has "bargain-hunter" or min(Purchase.amount within 180d) < 5"#,
+        Target::Persons,
+        Activity::InPersons
+    ));
+}
+
+#[test]
+fn activity_in_persons_rides_the_person_join_of_installations() {
+    // Installations with person attributes: the summary column comes with the persons side.
+    insta::assert_snapshot!(plan_with(
+        "person.custom.loyaltyPoints >= 500 and count(AppLaunch within 7d) >= 1 and primaryDevice",
+        Target::Installations,
+        Activity::InPersons
+    ));
+}
+
+#[test]
+fn activity_in_persons_is_scanned_alone_for_installation_only_segments() {
+    // No person attribute: the summary's columns of the persons file, joined once.
+    insta::assert_snapshot!(plan_with(
+        "did(AddToCart within 7d) and not did(Purchase within 7d) and pushRegistrationEnabled",
+        Target::Installations,
+        Activity::InPersons
     ));
 }
 
@@ -75,7 +123,7 @@ fn the_activity_summary_is_not_used_for_where_filters_or_other_windows() {
     insta::assert_snapshot!(plan_with(
         r#"count(Purchase where currency = "EUR" within 90d) >= 1 and count(AppLaunch within 14d) >= 3 and sum(Purchase.amount within 30d) > 50"#,
         Target::Persons,
-        true
+        Activity::OwnFile
     ));
 }
 
@@ -127,7 +175,7 @@ fn versions_without_sort_keys_split_the_text() {
         r#"osVersion >= "17.2""#,
         Target::Installations,
         older_catalog(),
-        false,
+        Activity::None,
         AS_OF
     ));
 }
@@ -148,7 +196,7 @@ fn lists_without_stored_lengths_are_measured() {
         r#"emails is set and not phones is set"#,
         Target::Persons,
         older_catalog(),
-        false,
+        Activity::None,
         AS_OF
     ));
 }
@@ -161,7 +209,7 @@ fn windows_off_day_boundaries_compare_event_time() {
         "count(AppLaunch within 7d) < 2",
         Target::Installations,
         Catalog::sample(),
-        false,
+        Activity::None,
         "2026-11-01T12:00:00Z"
     ));
 }

@@ -172,6 +172,7 @@ fn replace_with_wrong_schema(store: &Path, rel: &str) -> PathBuf {
     for f in manifest
         .persons
         .iter_mut()
+        .chain(manifest.person_activity.iter_mut())
         .chain(manifest.events.iter_mut().map(|e| &mut e.file))
     {
         if f.path == rel {

@@ -61,6 +61,41 @@ async fn row_counts_and_catalog_round_trip() {
         total
     };
     assert_eq!(per_event as u64, m.row_counts.events);
+    // The activity summary is stored beside the persons' attributes, in person order, and
+    // replaces the writer's first persons file; a person without events counts 0 of them.
+    assert!(m.activity_in_persons());
+    assert!(!snap.dir().join("persons.parquet").exists());
+    let summary = query(
+        &ctx,
+        "select count(*) = count(distinct p.person_id), \
+                bool_and(p.applaunch__count_all = coalesce(e.n, 0)), \
+                bool_and(p.applaunch__last_all is not distinct from e.last) \
+         from persons p left join (select person_id, count(*) n, max(event_time) last \
+                                   from event_applaunch group by person_id) e \
+           on p.person_id = e.person_id",
+    )
+    .await;
+    let row = arrow::util::pretty::pretty_format_batches(&summary)
+        .unwrap()
+        .to_string();
+    assert!(row.matches("true").count() == 3, "{row}");
+    let file = std::fs::File::open(snap.path(&m.persons[0].path)).unwrap();
+    let ids: Vec<i64> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let ids = b.column_by_name("person_id").unwrap();
+                ids.as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+    assert!(ids.is_sorted(), "persons are not in person order");
     // Realistic proportions, loosely: ~60% identified, more installations than persons.
     let identified = scalar(&ctx, "select count(*) from persons where identified").await;
     assert!(
@@ -296,7 +331,13 @@ fn generation_is_deterministic_for_a_seed() {
             (fb.event.as_str(), fb.period, fb.file.rows)
         );
     }
-    for rel in ["persons.parquet", "installations.parquet"] {
+    // Persons carry the activity summary, so this also pins the summary's values.
+    let persons = a.manifest.persons[0].path.rsplit('/').next().unwrap();
+    assert_eq!(
+        persons,
+        b.manifest.persons[0].path.rsplit('/').next().unwrap()
+    );
+    for rel in [persons, "installations.parquet"] {
         assert_eq!(
             std::fs::read(a.dir.join(rel)).unwrap(),
             std::fs::read(b.dir.join(rel)).unwrap(),
@@ -309,8 +350,8 @@ fn generation_is_deterministic_for_a_seed() {
     )
     .unwrap();
     assert_ne!(
-        std::fs::read(a.dir.join("persons.parquet")).unwrap(),
-        std::fs::read(c.dir.join("persons.parquet")).unwrap()
+        std::fs::read(a.dir.join(persons)).unwrap(),
+        std::fs::read(c.dir.join(persons)).unwrap()
     );
 }
 

@@ -179,10 +179,24 @@ fn join(
     predicates: Vec<Expr>,
     output: &[Expr],
 ) -> Result<Joined> {
+    let output_uses = |alias: &str| {
+        output.iter().any(|e| {
+            e.column_refs()
+                .iter()
+                .any(|c| c.relation.as_ref().is_some_and(|r| r.table() == alias))
+        })
+    };
+    match target {
+        Target::Installations => {
+            needs.installation = true;
+            needs.person |= output_uses(PERSON_ALIAS);
+        }
+        Target::Persons => needs.person = true,
+    }
     let AggPlans {
         plans: agg_plans,
         renames,
-    } = aggregates.plans(sources)?;
+    } = aggregates.plans(sources, needs.person.then_some(PERSON_ALIAS))?;
     let predicates = predicates
         .into_iter()
         .map(|p| {
@@ -199,20 +213,6 @@ fn join(
         .collect::<Result<Vec<_>>>()?;
     if agg_plans.iter().any(|(s, _, _)| *s == Scope::Installation) {
         needs.installation = true;
-    }
-    let output_uses = |alias: &str| {
-        output.iter().any(|e| {
-            e.column_refs()
-                .iter()
-                .any(|c| c.relation.as_ref().is_some_and(|r| r.table() == alias))
-        })
-    };
-    match target {
-        Target::Installations => {
-            needs.installation = true;
-            needs.person |= output_uses(PERSON_ALIAS);
-        }
-        Target::Persons => needs.person = true,
     }
 
     // The pairs.

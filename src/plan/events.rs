@@ -134,9 +134,12 @@ impl EventAggregates {
     }
 
     /// `(scope, alias, plan)` for each group: one row per key with a column per aggregate. The
-    /// groups the activity summary answers share one scan of it (one join, not one per event),
-    /// under [`SUMMARY_ALIAS`]; `renames` maps their columns to it.
-    pub fn plans(&self, sources: &TableSources) -> Result<AggPlans> {
+    /// groups the activity summary answers read it instead, and `renames` maps their columns:
+    /// to the persons scan `persons` of the segment's pairs when it has the summary's columns
+    /// (no join at all), else to one shared scan of the summary under [`SUMMARY_ALIAS`] (one
+    /// join, not one per event).
+    pub fn plans(&self, sources: &TableSources, persons: Option<&str>) -> Result<AggPlans> {
+        let in_persons = persons.filter(|_| sources.activity_in_persons);
         let mut out = AggPlans::default();
         let mut summary = vec![col(PERSON_ID)];
         let answerable: Vec<Option<Vec<String>>> = self
@@ -151,16 +154,20 @@ impl EventAggregates {
             .filter(|(_, a)| a.is_some())
             .map(|(g, _)| g)
             .collect();
-        let use_summary = summary_pays_off(&candidates, sources);
+        // Columns of a scan the segment makes anyway cost nothing to read beside it.
+        let use_summary = in_persons.is_some() || summary_pays_off(&candidates, sources);
         for (g, columns) in self.groups.iter().zip(answerable) {
             match columns.filter(|_| use_summary) {
                 Some(columns) => {
                     for (c, (_, name)) in columns.into_iter().zip(&g.items) {
+                        let from = Column::new(Some(g.alias.clone()), name);
+                        if let Some(persons) = in_persons {
+                            out.renames.insert(from, Column::new(Some(persons), c));
+                            continue;
+                        }
                         let fused = format!("{}_{name}", g.alias);
-                        out.renames.insert(
-                            Column::new(Some(g.alias.clone()), name),
-                            Column::new(Some(SUMMARY_ALIAS), &fused),
-                        );
+                        out.renames
+                            .insert(from, Column::new(Some(SUMMARY_ALIAS), &fused));
                         summary.push(col(c).alias(fused));
                     }
                 }

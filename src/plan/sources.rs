@@ -33,6 +33,8 @@ pub struct TableSources {
     pub activity_as_of: Option<i64>,
     /// Rows of the activity summary (one per person).
     pub activity_rows: u64,
+    /// Whether the summary's columns are in the persons table (read without a join).
+    pub activity_in_persons: bool,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
 }
@@ -84,6 +86,7 @@ impl TableSources {
                 .as_ref()
                 .map(|_| manifest.as_of.timestamp_micros()),
             activity_rows: manifest.person_activity.as_ref().map_or(0, |f| f.rows),
+            activity_in_persons: manifest.activity_in_persons(),
             event_rows: manifest.events.iter().fold(HashMap::new(), |mut m, e| {
                 m.entry(e.event.clone())
                     .or_insert_with(Vec::new)
@@ -131,6 +134,7 @@ impl TableSources {
             partitioning,
             activity_as_of: None,
             activity_rows: 0,
+            activity_in_persons: false,
             event_rows: HashMap::new(),
         }
     }
@@ -162,6 +166,20 @@ impl TableSources {
         );
         self.activity_as_of = Some(as_of);
         self
+    }
+
+    /// Like [`TableSources::with_activity`], with the summary's columns stored in the persons
+    /// table as well (as snapshots write it).
+    pub fn with_activity_in_persons(self, catalog: &Catalog, as_of: i64) -> TableSources {
+        let mut sources = self.with_activity(catalog, as_of);
+        sources.tables.insert(
+            PERSONS_TABLE.to_string(),
+            Arc::new(LogicalTableSource::new(
+                activity::persons_with_activity_schema(catalog),
+            )),
+        );
+        sources.activity_in_persons = true;
+        sources
     }
 
     /// Whether an attribute column is a list (from the table schema).

@@ -29,7 +29,9 @@ pub struct Manifest {
     #[serde(default)]
     pub partitioning: Partitioning,
     pub events: Vec<EventFile>,
-    /// The person activity summary (see `store::activity`), when the writer made one.
+    /// The person activity summary (see `store::activity`), when the writer made one. When it
+    /// names the persons file itself, the summary's columns are stored beside each person's
+    /// attributes (see [`Manifest::activity_in_persons`]); older snapshots have a file of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_activity: Option<DataFile>,
     /// How the snapshot was made (generator parameters), for reproducing it.
@@ -108,6 +110,14 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Whether the activity summary's columns are in the persons file, so a plan that scans
+    /// persons reads them without a join.
+    pub fn activity_in_persons(&self) -> bool {
+        self.person_activity
+            .as_ref()
+            .is_some_and(|a| self.persons.len() == 1 && self.persons[0] == *a)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a manifest always serializes")
     }
@@ -147,12 +157,21 @@ impl Manifest {
             .persons
             .iter()
             .chain(&self.installations)
+            .chain(&self.person_activity)
             .chain(self.events.iter().map(|e| &e.file));
         for file in all {
             check_relative(&file.path)?;
         }
         for root in &self.event_roots {
             check_relative(root)?;
+        }
+        if let Some(a) = &self.person_activity {
+            if self.persons.iter().any(|p| p.path == a.path) && !self.activity_in_persons() {
+                return Err(format!(
+                    "person_activity names persons file {} but is not that single file as listed",
+                    a.path
+                ));
+            }
         }
         for e in &self.events {
             if self.catalog.event(&e.event).is_none() {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <store>/snapshots/<id>/manifest.json            the truth about the snapshot
-//! <store>/snapshots/<id>/persons.parquet          sorted by person_id
+//! <store>/snapshots/<id>/persons_with_activity.parquet   sorted by person_id, with the activity
+//!                                                  summary's columns (persons.parquet without)
 //! <store>/snapshots/<id>/installations.parquet    sorted by person_id, installation_id
 //! <store>/snapshots/<id>/events/event=<E>/day=<YYYY-MM-DD>/part-0.parquet   (or month=<YYYY-MM-01>)
 //! <store>/.staging/<id>/                           snapshots being written (never read)

@@ -50,9 +50,14 @@ pub(super) async fn register(
         files.iter().map(|f| url(resolve(&f.path), false)).collect()
     };
 
+    let persons_schema = if m.activity_in_persons() {
+        activity::persons_with_activity_schema(cat)
+    } else {
+        schema::persons_schema(cat)
+    };
     let persons = listing(
         file_urls(&m.persons)?,
-        schema::persons_schema(cat),
+        persons_schema,
         vec![],
         sorted(&[catalog::PERSON_ID]),
     )?;
