@@ -8,13 +8,13 @@ use arrow::datatypes::Int64Type;
 use audience::catalog::Catalog;
 use audience::generate::generate;
 use audience::store::manifest::Partitioning;
-use audience::store::Store;
+use audience::store::{EventFiles, Store};
 use datafusion::prelude::SessionContext;
 
 async fn session(store: &std::path::Path) -> (SessionContext, audience::store::Snapshot) {
     let snapshot = Store::open(store).unwrap().snapshot(None).unwrap();
     let ctx = SessionContext::new();
-    snapshot.register(&ctx).await.unwrap();
+    snapshot.register(&ctx, EventFiles::Manifest).await.unwrap();
     (ctx, snapshot)
 }
 
@@ -398,4 +398,86 @@ fn keys_and_times_are_written_without_dictionaries() {
     }
     assert!(plain.iter().any(|c| c == "event_time"), "{plain:?}");
     assert!(dictionary.iter().any(|c| c == "platform"), "{dictionary:?}");
+}
+
+/// Event tables built from the manifest prune periods exactly as listed ones do, and their
+/// scans name only the files of the periods asked for.
+#[tokio::test]
+async fn manifest_event_tables_read_what_listed_ones_read() {
+    let (manifest_ctx, snap) = session(common::shared_store()).await;
+    let listed_ctx = SessionContext::new();
+    snap.register(&listed_ctx, EventFiles::Listed)
+        .await
+        .unwrap();
+    let m = &snap.manifest;
+    let day = m.partitioning.column();
+    let periods: Vec<_> = m
+        .events
+        .iter()
+        .filter(|e| e.event == "AppLaunch")
+        .map(|e| e.period)
+        .collect();
+    let (first, last) = (periods[0], periods[periods.len() - 1]);
+    let mid = periods[periods.len() / 2];
+    for filter in [
+        "true".to_string(),
+        format!("{day} >= DATE '{mid}'"),
+        format!("{day} >= DATE '{first}' AND {day} < DATE '{mid}' AND person_id % 3 = 0"),
+        format!("{day} = DATE '{last}' OR {day} = DATE '{first}'"),
+        format!("{day} > DATE '{last}'"),
+    ] {
+        let sql = format!(
+            "select count(*), count(distinct person_id), max(event_time) \
+             from event_AppLaunch where {filter}"
+        );
+        let show = |b: Vec<RecordBatch>| {
+            arrow::util::pretty::pretty_format_batches(&b)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            show(query(&manifest_ctx, &sql).await),
+            show(query(&listed_ctx, &sql).await),
+            "{sql}"
+        );
+    }
+    // Only the files from `mid` on are in the plan.
+    let sql = format!("select sum(person_id) from event_AppLaunch where {day} >= DATE '{mid}'");
+    let plan = manifest_ctx
+        .sql(&sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![plan];
+    while let Some(node) = stack.pop() {
+        let source = node
+            .downcast_ref::<datafusion::datasource::source::DataSourceExec>()
+            .and_then(|d| {
+                d.data_source()
+                    .downcast_ref::<datafusion::datasource::physical_plan::FileScanConfig>()
+            });
+        if let Some(config) = source {
+            for group in &config.file_groups {
+                files.extend(group.iter().map(|f| f.path().to_string()));
+            }
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    let mut expected: Vec<String> = m
+        .events
+        .iter()
+        .filter(|e| e.event == "AppLaunch" && e.period >= mid)
+        .map(|e| {
+            snap.path(&e.file.path)
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    expected.sort();
+    assert_eq!(files, expected);
 }

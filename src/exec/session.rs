@@ -3,7 +3,7 @@
 
 use super::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::store::Snapshot;
+use crate::store::{EventFiles, Snapshot};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
@@ -77,7 +77,13 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         #[cfg(not(feature = "cluster"))]
         _ => return Err(super::cluster::not_built()),
     };
-    snapshot.register(&ctx).await?;
+    // A cluster plans on its scheduler, from a plan it can serialize: listed event tables.
+    let event_files = if local {
+        EventFiles::Manifest
+    } else {
+        EventFiles::Listed
+    };
+    snapshot.register(&ctx, event_files).await?;
     Ok(ctx)
 }
 

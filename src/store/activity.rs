@@ -231,7 +231,13 @@ pub fn build(
             let ctx = SessionContext::new_with_config(
                 SessionConfig::new().with_target_partitions(threads.max(1)),
             );
-            super::register::register(manifest, &|rel| staging.resolve(rel), &ctx).await?;
+            super::register::register(
+                manifest,
+                &|rel| staging.resolve(rel),
+                &ctx,
+                super::EventFiles::Manifest,
+            )
+            .await?;
             let schema = persons_with_activity_schema(&manifest.catalog);
             let plan = plan(&ctx, &manifest.catalog, manifest.as_of.timestamp_micros()).await?;
             let mut stream = ctx

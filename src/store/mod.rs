@@ -13,6 +13,7 @@
 
 pub mod activity;
 pub mod derived;
+mod history;
 pub mod manifest;
 pub mod publish;
 mod register;
@@ -25,7 +26,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use register::{
-    event_table, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
+    event_table, EventFiles, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
 };
 
 pub const SNAPSHOTS_DIR: &str = "snapshots";
@@ -254,9 +255,14 @@ impl Snapshot {
     }
 
     /// Registers `persons`, `installations`, `events` and one `event_<Name>` table per event
-    /// definition in the session.
-    pub async fn register(&self, ctx: &datafusion::prelude::SessionContext) -> Result<()> {
-        register::register(&self.manifest, &|rel| self.path(rel), ctx).await
+    /// definition in the session; `event_files` says how event tables find their files
+    /// (clusters need listed ones).
+    pub async fn register(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        event_files: EventFiles,
+    ) -> Result<()> {
+        register::register(&self.manifest, &|rel| self.path(rel), ctx, event_files).await
     }
 }
 

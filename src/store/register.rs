@@ -1,11 +1,12 @@
 //! Registers a snapshot's tables in a DataFusion session, so planning only has to build plans.
 
+use super::history::EventHistory;
 use super::manifest::Manifest;
 use super::{activity, schema, Snapshot};
 use crate::catalog::{self, EVENT_PARTITION};
 use crate::error::Result;
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -32,12 +33,23 @@ pub fn event_table(event: &str) -> String {
     format!("event_{event}")
 }
 
+/// How event tables find their files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFiles {
+    /// From the manifest (`store::history`): no directory listing or footer reads at planning.
+    Manifest,
+    /// By listing the event directories (ListingTable), which a Ballista cluster can
+    /// serialize and plan on its scheduler.
+    Listed,
+}
+
 /// Registers the tables of `m`, whose store-relative paths `resolve` maps to local paths (the
 /// published snapshot, or its staging directory while the writer still builds the summary).
 pub(super) async fn register(
     m: &Manifest,
     resolve: &dyn Fn(&str) -> PathBuf,
     ctx: &SessionContext,
+    event_files: EventFiles,
 ) -> Result<()> {
     let cat = &m.catalog;
     let sorted = |cols: &[&str]| {
@@ -97,14 +109,25 @@ pub(super) async fn register(
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        let table = |row_filter| {
-            listing_with(
-                row_filter,
-                roots.clone(),
-                schema::event_schema(def),
-                vec![day.clone()],
-                event_order.clone(),
-            )
+        let files: Vec<&super::manifest::EventFile> =
+            m.events.iter().filter(|e| e.event == def.name).collect();
+        let table = |row_filter| -> Result<Arc<dyn TableProvider>> {
+            Ok(match event_files {
+                EventFiles::Manifest => Arc::new(EventHistory::new(
+                    schema::event_schema(def),
+                    &day.0,
+                    &files,
+                    resolve,
+                    parquet_format(row_filter),
+                )),
+                EventFiles::Listed => listing_with(
+                    row_filter,
+                    roots.clone(),
+                    schema::event_schema(def),
+                    vec![day.clone()],
+                    event_order.clone(),
+                )?,
+            })
         };
         ctx.register_table(event_table(&def.name).as_str(), table(false)?)?;
         row_filtered.register_table(event_table(&def.name), table(true)?)?;
@@ -170,14 +193,7 @@ fn listing_with(
     partitions: Vec<(String, DataType)>,
     order: Vec<Vec<SortExpr>>,
 ) -> Result<Arc<ListingTable>> {
-    let mut format = ParquetFormat::default();
-    if row_filter {
-        let mut parquet = TableParquetOptions::default();
-        parquet.global.pushdown_filters = true;
-        parquet.global.reorder_filters = true;
-        format = format.with_options(parquet);
-    }
-    let options = ListingOptions::new(Arc::new(format))
+    let options = ListingOptions::new(Arc::new(parquet_format(row_filter)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
         .with_file_sort_order(order);
@@ -185,4 +201,16 @@ fn listing_with(
         .with_listing_options(options)
         .with_schema(file_schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// The Parquet format of a table; `row_filter` turns on filtering inside the reader.
+fn parquet_format(row_filter: bool) -> ParquetFormat {
+    let format = ParquetFormat::default();
+    if !row_filter {
+        return format;
+    }
+    let mut parquet = TableParquetOptions::default();
+    parquet.global.pushdown_filters = true;
+    parquet.global.reorder_filters = true;
+    format.with_options(parquet)
 }
