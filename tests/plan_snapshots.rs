@@ -4,6 +4,7 @@
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
+use audience::store::activity::SummaryValues;
 use audience::store::manifest::Partitioning;
 use datafusion::prelude::SessionContext;
 
@@ -38,10 +39,22 @@ fn plan_full(
     let mut sources = TableSources::from_catalog(&catalog, Partitioning::Day);
     let as_of: chrono::DateTime<chrono::Utc> = as_of.parse().unwrap();
     let micros = as_of.timestamp_micros();
+    // As a snapshot of the sample history records them: the values of Purchase's and
+    // ViewProduct's categories (AddToCart's skus have too many to count each).
+    let categories: Vec<String> = ["books", "electronics", "fashion", "home"]
+        .map(String::from)
+        .to_vec();
+    let mut values = SummaryValues::new();
+    for event in ["Purchase", "ViewProduct"] {
+        values
+            .entry(event.to_string())
+            .or_default()
+            .insert("category".to_string(), categories.clone());
+    }
     sources = match activity {
         Activity::None => sources,
-        Activity::OwnFile => sources.with_activity(&catalog, micros),
-        Activity::InPersons => sources.with_activity_in_persons(&catalog, micros),
+        Activity::OwnFile => sources.with_activity(&catalog, micros, &values),
+        Activity::InPersons => sources.with_activity_in_persons(&catalog, micros, &values),
     };
     let opts = PlanOptions::keys(as_of, target);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
@@ -112,6 +125,23 @@ fn activity_in_persons_is_scanned_alone_for_installation_only_segments() {
     insta::assert_snapshot!(plan_with(
         "did(AddToCart within 7d) and not did(Purchase within 7d) and pushRegistrationEnabled",
         Target::Installations,
+        Activity::InPersons
+    ));
+}
+
+#[test]
+fn the_activity_summary_counts_events_by_string_property_value() {
+    // `category = …` and `category in (…)` read the value columns (a sum for two values; a
+    // value the history never had adds nothing); `currency` has no value columns here, and
+    // `amount >= 50` is not a value test, so Purchase keeps its raw scan in the second case.
+    insta::assert_snapshot!(plan_with(
+        r#"count(ViewProduct where category = "electronics" within 30d) >= 3 and not did(Purchase where category in ("home", "books", "garden") within 90d)"#,
+        Target::Persons,
+        Activity::InPersons
+    ));
+    insta::assert_snapshot!(plan_with(
+        r#"did(ViewProduct where category = "electronics" within 7d) and count(Purchase where amount >= 50 and category = "home" within 90d) >= 2"#,
+        Target::Persons,
         Activity::InPersons
     ));
 }

@@ -203,7 +203,7 @@ fn join(
             Ok(p.transform(|e| {
                 Ok(match &e {
                     Expr::Column(c) if renames.contains_key(c) => {
-                        Transformed::yes(Expr::Column(renames[c].clone()))
+                        Transformed::yes(renames[c].clone())
                     }
                     _ => Transformed::no(e),
                 })

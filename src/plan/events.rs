@@ -52,6 +52,9 @@ pub struct AggRequest {
     pub property: Option<String>,
     /// The `where` predicate over the event's columns.
     pub filter: Option<Expr>,
+    /// When `where` is only `property = v` or `property in (v, …)` on a string property: the
+    /// property column and the values (the summary may have counts of them).
+    pub values: Option<(String, Vec<String>)>,
     pub range: TimeRange,
 }
 
@@ -142,7 +145,7 @@ impl EventAggregates {
         let in_persons = persons.filter(|_| sources.activity_in_persons);
         let mut out = AggPlans::default();
         let mut summary = vec![col(PERSON_ID)];
-        let answerable: Vec<Option<Vec<String>>> = self
+        let answerable: Vec<Option<Vec<Vec<String>>>> = self
             .groups
             .iter()
             .map(|g| summary_columns(g, sources))
@@ -159,16 +162,16 @@ impl EventAggregates {
         for (g, columns) in self.groups.iter().zip(answerable) {
             match columns.filter(|_| use_summary) {
                 Some(columns) => {
-                    for (c, (_, name)) in columns.into_iter().zip(&g.items) {
+                    for (sum_of, (_, name)) in columns.into_iter().zip(&g.items) {
                         let from = Column::new(Some(g.alias.clone()), name);
                         if let Some(persons) = in_persons {
-                            out.renames.insert(from, Column::new(Some(persons), c));
+                            out.renames.insert(from, summed(&sum_of, Some(persons)));
                             continue;
                         }
                         let fused = format!("{}_{name}", g.alias);
                         out.renames
-                            .insert(from, Column::new(Some(SUMMARY_ALIAS), &fused));
-                        summary.push(col(c).alias(fused));
+                            .insert(from, Expr::Column(Column::new(Some(SUMMARY_ALIAS), &fused)));
+                        summary.push(summed(&sum_of, None).alias(fused));
                     }
                 }
                 None => out
@@ -194,11 +197,22 @@ impl EventAggregates {
 /// The alias of the one scan of the activity summary in an assembled plan.
 pub const SUMMARY_ALIAS: &str = "act";
 
-/// The event aggregate plans of a segment, and how columns of summary-answered groups moved.
+/// The event aggregate plans of a segment, and what reads the aggregates of summary-answered
+/// groups instead.
 #[derive(Default)]
 pub struct AggPlans {
     pub plans: Vec<(Scope, String, LogicalPlan)>,
-    pub renames: std::collections::HashMap<Column, Column>,
+    pub renames: std::collections::HashMap<Column, Expr>,
+}
+
+/// The sum of summary columns `columns` (one column alone; none is a count of 0), of relation
+/// `relation` if given.
+fn summed(columns: &[String], relation: Option<&str>) -> Expr {
+    columns
+        .iter()
+        .map(|c| Expr::Column(Column::new(relation, c)))
+        .reduce(|a, b| a + b)
+        .unwrap_or(lit(0i64))
 }
 
 /// Sums and averages of number properties are computed in decimal with 10 fractional digits
@@ -240,14 +254,32 @@ fn is_exact(r: &TimeRange, p: Partitioning) -> bool {
     boundary(r.to) && r.from.is_none_or(boundary)
 }
 
-/// The summary column answering `r`, if the snapshot's person activity summary has one: a
-/// person-scoped aggregate without `where` over one of the summary's windows ending at its as-of.
-fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<String> {
+/// The summary columns whose sum answers `r`, if the snapshot's person activity summary has
+/// them: a person-scoped aggregate over one of the summary's windows ending at its as-of,
+/// without `where`, or a count whose `where` only picks values of one summarized string
+/// property (one column a value; a value the history never had adds nothing).
+fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>> {
     let as_of = sources.activity_as_of?;
-    if r.scope != Scope::Person || r.filter.is_some() {
+    if r.scope != Scope::Person {
         return None;
     }
     let days = activity::window_of(r.range.from, r.range.to, as_of)?;
+    if r.filter.is_some() {
+        let (property, wanted) = r.values.as_ref().filter(|_| r.kind == AggKind::Count)?;
+        let summarized = sources.activity_values.get(&r.event)?.get(property)?;
+        let mut indexes: Vec<usize> = wanted
+            .iter()
+            .filter_map(|v| summarized.iter().position(|s| s == v))
+            .collect();
+        indexes.sort();
+        indexes.dedup();
+        return Some(
+            indexes
+                .into_iter()
+                .map(|i| activity::value_column(&r.event, property, i, days))
+                .collect(),
+        );
+    }
     let (stat, property) = match r.kind {
         AggKind::Count => (Stat::Count, None),
         AggKind::Sum => (Stat::Sum, r.property.as_deref()),
@@ -258,11 +290,11 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<String> {
         AggKind::Last if days.is_none() => (Stat::Last, None),
         AggKind::First | AggKind::Last => return None,
     };
-    Some(activity::column(&r.event, stat, property, days))
+    Some(vec![activity::column(&r.event, stat, property, days)])
 }
 
 /// The summary columns answering every aggregate of `g`, when the summary has them all.
-fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<String>> {
+fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<Vec<String>>> {
     g.items
         .iter()
         .map(|(r, _)| summary_column(r, sources))

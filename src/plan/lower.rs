@@ -268,6 +268,7 @@ impl<'a> Lowering<'a> {
             kind: a.kind,
             property: a.property.as_ref().map(|p| p.0.clone()),
             filter,
+            values: a.filter.as_deref().and_then(string_values),
             range,
         }))
     }
@@ -488,5 +489,34 @@ impl<'a> Lowering<'a> {
             });
         }
         Ok(out.unwrap_or(lit(true)))
+    }
+}
+
+/// `(column, values)` when `p` is only `property = "v"` or `property in ("v", …)` on one string
+/// property of the event.
+fn string_values(p: &TPred) -> Option<(String, Vec<String>)> {
+    let string_property = |f: &Field| match f {
+        Field::Property {
+            column,
+            ty: ValueType::String,
+            ..
+        } => Some(column.clone()),
+        _ => None,
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    };
+    match p {
+        TPred::Compare {
+            field,
+            op: CmpOp::Eq,
+            value,
+        } => Some((string_property(field)?, vec![text(value)?])),
+        TPred::In { field, values } => Some((
+            string_property(field)?,
+            values.iter().map(text).collect::<Option<Vec<_>>>()?,
+        )),
+        _ => None,
     }
 }

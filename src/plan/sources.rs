@@ -35,6 +35,8 @@ pub struct TableSources {
     pub activity_rows: u64,
     /// Whether the summary's columns are in the persons table (read without a join).
     pub activity_in_persons: bool,
+    /// The string property values the summary counts events of.
+    pub activity_values: activity::SummaryValues,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
 }
@@ -87,6 +89,7 @@ impl TableSources {
                 .map(|_| manifest.as_of.timestamp_micros()),
             activity_rows: manifest.person_activity.as_ref().map_or(0, |f| f.rows),
             activity_in_persons: manifest.activity_in_persons(),
+            activity_values: manifest.activity_values.clone(),
             event_rows: manifest.events.iter().fold(HashMap::new(), |mut m, e| {
                 m.entry(e.event.clone())
                     .or_insert_with(Vec::new)
@@ -135,6 +138,7 @@ impl TableSources {
             activity_as_of: None,
             activity_rows: 0,
             activity_in_persons: false,
+            activity_values: Default::default(),
             event_rows: HashMap::new(),
         }
     }
@@ -158,24 +162,36 @@ impl TableSources {
         )
     }
 
-    /// Adds a schema-only person activity summary made at `as_of` (plan tests).
-    pub fn with_activity(mut self, catalog: &Catalog, as_of: i64) -> TableSources {
+    /// Adds a schema-only person activity summary made at `as_of`, with counts of `values`
+    /// (plan tests).
+    pub fn with_activity(
+        mut self,
+        catalog: &Catalog,
+        as_of: i64,
+        values: &activity::SummaryValues,
+    ) -> TableSources {
         self.tables.insert(
             ACTIVITY_TABLE.to_string(),
-            Arc::new(LogicalTableSource::new(activity::schema(catalog))),
+            Arc::new(LogicalTableSource::new(activity::schema(catalog, values))),
         );
         self.activity_as_of = Some(as_of);
+        self.activity_values = values.clone();
         self
     }
 
     /// Like [`TableSources::with_activity`], with the summary's columns stored in the persons
     /// table as well (as snapshots write it).
-    pub fn with_activity_in_persons(self, catalog: &Catalog, as_of: i64) -> TableSources {
-        let mut sources = self.with_activity(catalog, as_of);
+    pub fn with_activity_in_persons(
+        self,
+        catalog: &Catalog,
+        as_of: i64,
+        values: &activity::SummaryValues,
+    ) -> TableSources {
+        let mut sources = self.with_activity(catalog, as_of, values);
         sources.tables.insert(
             PERSONS_TABLE.to_string(),
             Arc::new(LogicalTableSource::new(
-                activity::persons_with_activity_schema(catalog),
+                activity::persons_with_activity_schema(catalog, values),
             )),
         );
         sources.activity_in_persons = true;

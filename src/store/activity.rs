@@ -13,6 +13,7 @@
 use crate::catalog::{Catalog, ValueType, EVENT_TIME, PERSON_ID};
 use crate::error::{IoContext, Result};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const ACTIVITY_TABLE: &str = "person_activity";
@@ -65,6 +66,25 @@ pub fn column(event: &str, stat: Stat, property: Option<&str>, days: Option<i64>
     }
 }
 
+/// The count column of `event` over `days` restricted to the `index`th summarized value of
+/// string property `property` (see [`SummaryValues`]).
+pub fn value_column(event: &str, property: &str, index: usize, days: Option<i64>) -> String {
+    format!(
+        "{}__count_{}__{property}_{index}",
+        event.to_ascii_lowercase(),
+        window_name(days)
+    )
+}
+
+/// Per event and string property, the values the summary counts events of, sorted: every value
+/// the property took in the history, for properties of at most [`MAX_VALUES`] values. A value
+/// missing from a list never occurred, so its counts are 0.
+pub type SummaryValues = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// Properties with more values than this (AddToCart's 20K skus) get no value columns: 6 windows
+/// a value is already 96 columns at this bound.
+pub const MAX_VALUES: usize = 16;
+
 /// The window (in days) a time range `[from, to)` is, if it is one of [`WINDOWS`] ending at
 /// `as_of`.
 pub fn window_of(from: Option<i64>, to: i64, as_of: i64) -> Option<Option<i64>> {
@@ -86,9 +106,11 @@ struct Col {
     stat: Stat,
     property: Option<String>,
     days: Option<i64>,
+    /// Counts only events whose string property (column) has this value.
+    value: Option<(String, String)>,
 }
 
-fn columns(catalog: &Catalog) -> Vec<Col> {
+fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
     let mut out = Vec::new();
     for e in &catalog.events {
         let mut push = |stat: Stat, property: Option<&str>, days: Option<i64>, ty: DataType| {
@@ -99,6 +121,7 @@ fn columns(catalog: &Catalog) -> Vec<Col> {
                 stat,
                 property: property.map(str::to_string),
                 days,
+                value: None,
             })
         };
         for days in WINDOWS {
@@ -114,15 +137,31 @@ fn columns(catalog: &Catalog) -> Vec<Col> {
                 }
             }
         }
+        for (property, list) in values.get(&e.name).into_iter().flatten() {
+            for (i, v) in list.iter().enumerate() {
+                for days in WINDOWS {
+                    out.push(Col {
+                        name: value_column(&e.name, property, i, days),
+                        ty: DataType::Int64,
+                        event: e.name.clone(),
+                        stat: Stat::Count,
+                        property: None,
+                        days,
+                        value: Some((property.clone(), v.clone())),
+                    });
+                }
+            }
+        }
     }
     out
 }
 
-/// The summary's schema, from the catalog alone (so planning needs no file).
-pub fn schema(catalog: &Catalog) -> SchemaRef {
+/// The summary's schema, from the catalog and the manifest's summarized values (so planning
+/// needs no file).
+pub fn schema(catalog: &Catalog, values: &SummaryValues) -> SchemaRef {
     let mut fields = vec![Field::new(PERSON_ID, DataType::Int64, false)];
     fields.extend(
-        columns(catalog)
+        columns(catalog, values)
             .into_iter()
             .map(|c| Field::new(c.name, c.ty, true)),
     );
@@ -131,9 +170,9 @@ pub fn schema(catalog: &Catalog) -> SchemaRef {
 
 /// The persons table of a snapshot that stores its summary beside the persons' attributes: the
 /// attributes, then every summary column.
-pub fn persons_with_activity_schema(catalog: &Catalog) -> SchemaRef {
+pub fn persons_with_activity_schema(catalog: &Catalog, values: &SummaryValues) -> SchemaRef {
     let persons = super::schema::persons_schema(catalog);
-    let summary = schema(catalog);
+    let summary = schema(catalog, values);
     let fields = persons
         .fields()
         .iter()
@@ -149,6 +188,7 @@ pub fn persons_with_activity_schema(catalog: &Catalog) -> SchemaRef {
 pub async fn plan(
     ctx: &datafusion::prelude::SessionContext,
     catalog: &Catalog,
+    values: &SummaryValues,
     as_of: i64,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     use crate::plan::events::{to_decimal, ts_lit};
@@ -157,7 +197,7 @@ pub async fn plan(
     use datafusion::logical_expr::{col, lit, Expr, ExprFunctionExt, JoinType};
     use datafusion::prelude::{cast, coalesce};
     {
-        let cols = columns(catalog);
+        let cols = columns(catalog, values);
         let mut df = ctx.table(PERSONS_TABLE).await?;
         let mut outputs: Vec<Expr> = super::schema::persons_schema(catalog)
             .fields()
@@ -177,10 +217,15 @@ pub async fn plan(
                     Stat::First => min(col(EVENT_TIME)),
                     Stat::Last => max(col(EVENT_TIME)),
                 };
-                let agg = match c.days {
-                    Some(d) => agg
-                        .filter(col(EVENT_TIME).gt_eq(ts_lit(as_of - d * MICROS_PER_DAY)))
-                        .build()?,
+                let window = c
+                    .days
+                    .map(|d| col(EVENT_TIME).gt_eq(ts_lit(as_of - d * MICROS_PER_DAY)));
+                let value = c
+                    .value
+                    .as_ref()
+                    .map(|(property, v)| col(property.as_str()).eq(lit(v.as_str())));
+                let agg = match window.into_iter().chain(value).reduce(Expr::and) {
+                    Some(condition) => agg.filter(condition).build()?,
                     None => agg,
                 };
                 aggs.push(agg.alias(&c.name));
@@ -205,6 +250,58 @@ pub async fn plan(
     }
 }
 
+/// The values the summary counts events of (see [`SummaryValues`]), from the history before
+/// `as_of` in a session holding the snapshot's event tables.
+pub async fn values(
+    ctx: &datafusion::prelude::SessionContext,
+    catalog: &Catalog,
+    as_of: i64,
+) -> Result<SummaryValues> {
+    use crate::plan::events::ts_lit;
+    use crate::store::event_table;
+    use arrow::array::AsArray;
+    use datafusion::logical_expr::col;
+    use datafusion::prelude::cast;
+    let mut out = SummaryValues::new();
+    for e in &catalog.events {
+        for p in e.properties.iter().filter(|p| p.ty == ValueType::String) {
+            let batches = ctx
+                .table(event_table(&e.name).as_str())
+                .await?
+                .filter(
+                    col(EVENT_TIME)
+                        .lt(ts_lit(as_of))
+                        .and(col(p.column.as_str()).is_not_null()),
+                )?
+                .aggregate(
+                    vec![cast(col(p.column.as_str()), DataType::Utf8).alias("v")],
+                    vec![],
+                )?
+                .limit(0, Some(MAX_VALUES + 1))?
+                .collect()
+                .await?;
+            let mut list: Vec<String> = batches
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if !list.is_empty() && list.len() <= MAX_VALUES {
+                list.sort();
+                out.entry(e.name.clone())
+                    .or_default()
+                    .insert(p.column.clone(), list);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Computes the summary of the snapshot being written (its tables read from staging) and
 /// rewrites the persons file with the summary's columns beside the attributes, so segments
 /// over persons read both in one scan instead of joining a million summary rows to a million
@@ -221,7 +318,7 @@ pub fn build(
 ) -> Result<()> {
     use datafusion::prelude::{SessionConfig, SessionContext};
     use futures::StreamExt;
-    let work = || -> Result<super::manifest::DataFile> {
+    let work = || -> Result<(super::manifest::DataFile, SummaryValues)> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
@@ -238,8 +335,10 @@ pub fn build(
                 super::EventFiles::Manifest,
             )
             .await?;
-            let schema = persons_with_activity_schema(&manifest.catalog);
-            let plan = plan(&ctx, &manifest.catalog, manifest.as_of.timestamp_micros()).await?;
+            let as_of = manifest.as_of.timestamp_micros();
+            let values = values(&ctx, &manifest.catalog, as_of).await?;
+            let schema = persons_with_activity_schema(&manifest.catalog, &values);
+            let plan = plan(&ctx, &manifest.catalog, &values, as_of).await?;
             let mut stream = ctx
                 .execute_logical_plan(plan)
                 .await?
@@ -254,16 +353,17 @@ pub fn build(
                     batch.columns().to_vec(),
                 )?)?;
             }
-            file.finish()
+            Ok((file.finish()?, values))
         })
     };
-    let file = std::thread::scope(|s| s.spawn(work).join())
+    let (file, values) = std::thread::scope(|s| s.spawn(work).join())
         .map_err(|_| crate::error::Error::Usage("the activity summary build panicked".into()))??;
     for old in std::mem::replace(&mut manifest.persons, vec![file.clone()]) {
         let path = staging.resolve(&old.path);
         std::fs::remove_file(&path).at(&path)?;
     }
     manifest.person_activity = Some(file);
+    manifest.activity_values = values;
     Ok(())
 }
 
@@ -288,7 +388,7 @@ mod tests {
 
     #[test]
     fn schema_covers_every_event() {
-        let s = schema(&Catalog::sample());
+        let s = schema(&Catalog::sample(), &SummaryValues::new());
         assert!(s.field_with_name("applaunch__count_30d").is_ok());
         assert!(s.field_with_name("applaunch__last_all").is_ok());
         assert!(s.field_with_name("purchase__sum_amount_all").is_ok());
