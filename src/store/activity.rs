@@ -12,6 +12,7 @@
 
 use crate::catalog::{Catalog, ValueType, EVENT_TIME, PERSON_ID};
 use crate::error::{IoContext, Result};
+use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -182,14 +183,16 @@ pub fn persons_with_activity_schema(catalog: &Catalog, values: &SummaryValues) -
     Arc::new(Schema::new(fields))
 }
 
-/// The plan that computes the persons table with the summary beside it, from a session holding
-/// the snapshot's `persons` and `event_<Name>` tables: per event one grouped pass with a FILTER
-/// per window, left-joined to every person, in person order.
+/// The plan that computes the persons table with the summary beside it, for the persons with
+/// ids in `persons` (`[from, to)`), from a session holding the snapshot's `persons` and
+/// `event_<Name>` tables: per event one grouped pass with a FILTER per window, left-joined to
+/// every person, in person order.
 pub async fn plan(
     ctx: &datafusion::prelude::SessionContext,
     catalog: &Catalog,
     values: &SummaryValues,
     as_of: i64,
+    persons: (i64, i64),
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     use crate::plan::events::{to_decimal, ts_lit};
     use crate::store::{event_table, PERSONS_TABLE};
@@ -198,7 +201,12 @@ pub async fn plan(
     use datafusion::prelude::{cast, coalesce};
     {
         let cols = columns(catalog, values);
-        let mut df = ctx.table(PERSONS_TABLE).await?;
+        let in_range = || {
+            col(PERSON_ID)
+                .gt_eq(lit(persons.0))
+                .and(col(PERSON_ID).lt(lit(persons.1)))
+        };
+        let mut df = ctx.table(PERSONS_TABLE).await?.filter(in_range())?;
         let mut outputs: Vec<Expr> = super::schema::persons_schema(catalog)
             .fields()
             .iter()
@@ -239,7 +247,7 @@ pub async fn plan(
             let events = ctx
                 .table(event_table(&e.name).as_str())
                 .await?
-                .filter(col(EVENT_TIME).lt(ts_lit(as_of)))?
+                .filter(col(EVENT_TIME).lt(ts_lit(as_of)).and(in_range()))?
                 .aggregate(vec![col(PERSON_ID).alias(&key)], aggs)?;
             df = df.join(events, JoinType::Left, &[PERSON_ID], &[&key], None)?;
         }
@@ -248,6 +256,54 @@ pub async fn plan(
             .sort(vec![col(PERSON_ID).sort(true, false)])?
             .into_unoptimized_plan())
     }
+}
+
+/// Persons a range when the summary is built in ranges of person ids: each range is joined and
+/// sorted in memory, about 240 columns a person on the benchmark catalog (all at once, the 1M
+/// store peaked at 5.1 GB; DataFusion's hash joins cannot spill).
+const PERSONS_PER_RANGE: u64 = 250_000;
+
+/// Ranges `[from, to)` of person ids, in order, that split the persons into parts of about
+/// [`PERSONS_PER_RANGE`] (ids evenly spread between the least and the greatest).
+async fn person_ranges(
+    ctx: &datafusion::prelude::SessionContext,
+    persons: u64,
+) -> Result<Vec<(i64, i64)>> {
+    use crate::store::PERSONS_TABLE;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    use datafusion::functions_aggregate::expr_fn::{max, min};
+    use datafusion::logical_expr::col;
+    let batches = ctx
+        .table(PERSONS_TABLE)
+        .await?
+        .aggregate(vec![], vec![min(col(PERSON_ID)), max(col(PERSON_ID))])?
+        .collect()
+        .await?;
+    let (lo, hi) = match batches.first().filter(|b| b.num_rows() == 1) {
+        Some(b) if b.column(0).is_valid(0) => (
+            b.column(0).as_primitive::<Int64Type>().value(0),
+            b.column(1).as_primitive::<Int64Type>().value(0),
+        ),
+        // No persons: one empty range writes an empty file with the schema.
+        _ => return Ok(vec![(0, 0)]),
+    };
+    Ok(split_ids(
+        lo,
+        hi,
+        persons.div_ceil(PERSONS_PER_RANGE).max(1) as i64,
+    ))
+}
+
+/// `parts` ranges `[from, to)` of equal width, in order, covering the ids `lo..=hi`.
+fn split_ids(lo: i64, hi: i64, parts: i64) -> Vec<(i64, i64)> {
+    let width = ((hi - lo + 1) / parts).max(1);
+    let mut ranges: Vec<(i64, i64)> = (0..parts)
+        .map(|k| (lo + k * width, lo + (k + 1) * width))
+        .take_while(|(from, _)| *from <= hi)
+        .collect();
+    ranges.last_mut().expect("lo <= hi").1 = hi + 1;
+    ranges
 }
 
 /// The values the summary counts events of (see [`SummaryValues`]), from the history before
@@ -325,9 +381,11 @@ pub fn build(
             .build()
             .map_err(|e| crate::error::Error::io(staging.local_path(PERSONS_FILE), e))?;
         rt.block_on(async {
-            let ctx = SessionContext::new_with_config(
-                SessionConfig::new().with_target_partitions(threads.max(1)),
-            );
+            // Reader-side filters: each range decodes the key column of every event file,
+            // and the other columns only of its own persons' rows.
+            let mut config = SessionConfig::new().with_target_partitions(threads.max(1));
+            config.options_mut().execution.parquet.pushdown_filters = true;
+            let ctx = SessionContext::new_with_config(config);
             super::register::register(
                 manifest,
                 &|rel| staging.resolve(rel),
@@ -338,20 +396,22 @@ pub fn build(
             let as_of = manifest.as_of.timestamp_micros();
             let values = values(&ctx, &manifest.catalog, as_of).await?;
             let schema = persons_with_activity_schema(&manifest.catalog, &values);
-            let plan = plan(&ctx, &manifest.catalog, &values, as_of).await?;
-            let mut stream = ctx
-                .execute_logical_plan(plan)
-                .await?
-                .execute_stream()
-                .await?;
             let key = schema.index_of(PERSON_ID)?;
             let mut file = staging.parquet_writer(PERSONS_FILE, schema.clone(), &[key])?;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                file.write(&arrow::array::RecordBatch::try_new(
-                    schema.clone(),
-                    batch.columns().to_vec(),
-                )?)?;
+            for range in person_ranges(&ctx, manifest.row_counts.persons).await? {
+                let plan = plan(&ctx, &manifest.catalog, &values, as_of, range).await?;
+                let mut stream = ctx
+                    .execute_logical_plan(plan)
+                    .await?
+                    .execute_stream()
+                    .await?;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    file.write(&arrow::array::RecordBatch::try_new(
+                        schema.clone(),
+                        batch.columns().to_vec(),
+                    )?)?;
+                }
             }
             Ok((file.finish()?, values))
         })
@@ -384,6 +444,35 @@ mod tests {
             None
         );
         assert_eq!(window_of(None, as_of - 1, as_of), None);
+    }
+
+    #[test]
+    fn person_ranges_cover_every_id_once_in_order() {
+        for (lo, hi, parts) in [
+            (1, 1_000_000, 4),
+            (0, 10, 3),
+            (5, 7, 10),
+            (3, 3, 1),
+            (-4, 9, 2),
+        ] {
+            let ranges = split_ids(lo, hi, parts);
+            assert!(ranges.len() as i64 <= parts, "{ranges:?}");
+            assert_eq!(ranges[0].0, lo);
+            assert_eq!(ranges.last().unwrap().1, hi + 1);
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].1, w[1].0, "{ranges:?}");
+            }
+            assert!(ranges.iter().all(|(f, t)| f < t), "{ranges:?}");
+        }
+        assert_eq!(
+            split_ids(1, 1_000_000, 4),
+            [
+                (1, 250_001),
+                (250_001, 500_001),
+                (500_001, 750_001),
+                (750_001, 1_000_001)
+            ]
+        );
     }
 
     #[test]
