@@ -4,7 +4,7 @@
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
-use audience::store::activity::SummaryValues;
+use audience::store::activity::{SummaryColumns, SummaryValues};
 use audience::store::manifest::Partitioning;
 use datafusion::prelude::SessionContext;
 
@@ -51,10 +51,11 @@ fn plan_full(
             .or_default()
             .insert("category".to_string(), categories.clone());
     }
+    let extra = SummaryColumns { values, months: 12 };
     sources = match activity {
         Activity::None => sources,
-        Activity::OwnFile => sources.with_activity(&catalog, micros, &values),
-        Activity::InPersons => sources.with_activity_in_persons(&catalog, micros, &values),
+        Activity::OwnFile => sources.with_activity(&catalog, micros, &extra),
+        Activity::InPersons => sources.with_activity_in_persons(&catalog, micros, &extra),
     };
     let opts = PlanOptions::keys(as_of, target);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
@@ -141,6 +142,17 @@ fn the_activity_summary_counts_events_by_string_property_value() {
     ));
     insta::assert_snapshot!(plan_with(
         r#"did(ViewProduct where category = "electronics" within 7d) and count(Purchase where amount >= 50 and category = "home" within 90d) >= 2"#,
+        Target::Persons,
+        Activity::InPersons
+    ));
+}
+
+#[test]
+fn the_activity_summary_counts_whole_calendar_months() {
+    // January to June at a November 1st as-of: months 10 down to 5, summed; the 90 days are a
+    // window of the summary's own.
+    insta::assert_snapshot!(plan_with(
+        "did(Purchase between 2026-01-01 and 2026-06-30) and not did(Purchase within 90d) and emails is set",
         Target::Persons,
         Activity::InPersons
     ));

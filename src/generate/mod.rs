@@ -138,7 +138,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
         partitioning: opts.partitioning,
         events,
         person_activity: None,
-        activity_values: Default::default(),
+        activity_columns: Default::default(),
         provenance: Some(serde_json::json!({
             "generator": "audience generate",
             "persons": opts.persons,

@@ -257,16 +257,38 @@ fn is_exact(r: &TimeRange, p: Partitioning) -> bool {
 /// The summary columns whose sum answers `r`, if the snapshot's person activity summary has
 /// them: a person-scoped aggregate over one of the summary's windows ending at its as-of,
 /// without `where`, or a count whose `where` only picks values of one summarized string
-/// property (one column a value; a value the history never had adds nothing).
+/// property (one column a value; a value the history never had adds nothing), or a count
+/// without `where` over whole calendar months (one column a month).
 fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>> {
     let as_of = sources.activity_as_of?;
     if r.scope != Scope::Person {
         return None;
     }
-    let days = activity::window_of(r.range.from, r.range.to, as_of)?;
+    let Some(days) = activity::window_of(r.range.from, r.range.to, as_of) else {
+        // Counts over whole calendar months (`between 2026-01-01 and 2026-06-30`).
+        if r.kind != AggKind::Count || r.filter.is_some() {
+            return None;
+        }
+        let months = activity::months_of(
+            r.range.from,
+            r.range.to,
+            as_of,
+            sources.activity_columns.months,
+        )?;
+        return Some(
+            months
+                .into_iter()
+                .map(|k| activity::month_column(&r.event, k))
+                .collect(),
+        );
+    };
     if r.filter.is_some() {
         let (property, wanted) = r.values.as_ref().filter(|_| r.kind == AggKind::Count)?;
-        let summarized = sources.activity_values.get(&r.event)?.get(property)?;
+        let summarized = sources
+            .activity_columns
+            .values
+            .get(&r.event)?
+            .get(property)?;
         let mut indexes: Vec<usize> = wanted
             .iter()
             .filter_map(|v| summarized.iter().position(|s| s == v))

@@ -35,8 +35,8 @@ pub struct TableSources {
     pub activity_rows: u64,
     /// Whether the summary's columns are in the persons table (read without a join).
     pub activity_in_persons: bool,
-    /// The string property values the summary counts events of.
-    pub activity_values: activity::SummaryValues,
+    /// The summary's value and month counts.
+    pub activity_columns: activity::SummaryColumns,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
 }
@@ -89,7 +89,7 @@ impl TableSources {
                 .map(|_| manifest.as_of.timestamp_micros()),
             activity_rows: manifest.person_activity.as_ref().map_or(0, |f| f.rows),
             activity_in_persons: manifest.activity_in_persons(),
-            activity_values: manifest.activity_values.clone(),
+            activity_columns: manifest.activity_columns.clone(),
             event_rows: manifest.events.iter().fold(HashMap::new(), |mut m, e| {
                 m.entry(e.event.clone())
                     .or_insert_with(Vec::new)
@@ -138,7 +138,7 @@ impl TableSources {
             activity_as_of: None,
             activity_rows: 0,
             activity_in_persons: false,
-            activity_values: Default::default(),
+            activity_columns: Default::default(),
             event_rows: HashMap::new(),
         }
     }
@@ -162,20 +162,20 @@ impl TableSources {
         )
     }
 
-    /// Adds a schema-only person activity summary made at `as_of`, with counts of `values`
+    /// Adds a schema-only person activity summary made at `as_of`, with the `extra` columns
     /// (plan tests).
     pub fn with_activity(
         mut self,
         catalog: &Catalog,
         as_of: i64,
-        values: &activity::SummaryValues,
+        extra: &activity::SummaryColumns,
     ) -> TableSources {
         self.tables.insert(
             ACTIVITY_TABLE.to_string(),
-            Arc::new(LogicalTableSource::new(activity::schema(catalog, values))),
+            Arc::new(LogicalTableSource::new(activity::schema(catalog, extra))),
         );
         self.activity_as_of = Some(as_of);
-        self.activity_values = values.clone();
+        self.activity_columns = extra.clone();
         self
     }
 
@@ -185,13 +185,13 @@ impl TableSources {
         self,
         catalog: &Catalog,
         as_of: i64,
-        values: &activity::SummaryValues,
+        extra: &activity::SummaryColumns,
     ) -> TableSources {
-        let mut sources = self.with_activity(catalog, as_of, values);
+        let mut sources = self.with_activity(catalog, as_of, extra);
         sources.tables.insert(
             PERSONS_TABLE.to_string(),
             Arc::new(LogicalTableSource::new(
-                activity::persons_with_activity_schema(catalog, values),
+                activity::persons_with_activity_schema(catalog, extra),
             )),
         );
         sources.activity_in_persons = true;

@@ -14,6 +14,7 @@ use crate::catalog::{Catalog, ValueType, EVENT_TIME, PERSON_ID};
 use crate::error::{IoContext, Result};
 use arrow::array::Array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::Datelike;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -82,9 +83,77 @@ pub fn value_column(event: &str, property: &str, index: usize, days: Option<i64>
 /// missing from a list never occurred, so its counts are 0.
 pub type SummaryValues = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
+/// What a snapshot's summary holds beyond the columns its catalog alone implies; recorded in the
+/// manifest, so that snapshots written before these columns existed are not read as if they had
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryColumns {
+    /// Counts per value of few-valued string properties.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: SummaryValues,
+    /// Counts per calendar month, months 0 to `months` (see [`month_bounds`]); 0: none.
+    #[serde(default)]
+    pub months: u32,
+}
+
+impl SummaryColumns {
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.months == 0
+    }
+}
+
 /// Properties with more values than this (AddToCart's 20K skus) get no value columns: 6 windows
 /// a value is already 96 columns at this bound.
 pub const MAX_VALUES: usize = 16;
+
+/// Calendar months (UTC) the summary counts each event in, before the as-of's own month.
+pub const MONTHS: u32 = 12;
+
+/// The count column of `event` in month `k` (see [`month_bounds`]).
+pub fn month_column(event: &str, k: u32) -> String {
+    format!("{}__count_month_{k}", event.to_ascii_lowercase())
+}
+
+fn month_start(micros: i64) -> chrono::NaiveDate {
+    let d = chrono::DateTime::from_timestamp_micros(micros)
+        .expect("time in range")
+        .date_naive();
+    d.with_day(1).expect("every month has a 1st")
+}
+
+fn micros_of(d: chrono::NaiveDate) -> i64 {
+    d.and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// `[from, to)` of month `k` of a summary made at `as_of`: 0 is the as-of's month up to the
+/// as-of, `k` ≥ 1 the `k`th whole calendar month before it.
+pub fn month_bounds(as_of: i64, k: u32) -> (i64, i64) {
+    let m0 = month_start(as_of);
+    if k == 0 {
+        return (micros_of(m0), as_of);
+    }
+    let start = m0 - chrono::Months::new(k);
+    let end = m0 - chrono::Months::new(k - 1);
+    (micros_of(start), micros_of(end))
+}
+
+/// The months (see [`month_bounds`]) whose union is exactly `[from, to)`, if there are such:
+/// both ends on month starts (or `to` at the as-of) within the summary's `counted` months.
+pub fn months_of(from: Option<i64>, to: i64, as_of: i64, counted: u32) -> Option<Vec<u32>> {
+    let from = from?;
+    let months: Vec<u32> = (0..=counted)
+        .filter(|_| counted > 0)
+        .filter(|k| {
+            let (start, end) = month_bounds(as_of, *k);
+            start < end && start >= from && end <= to
+        })
+        .collect();
+    let first = months.iter().map(|k| month_bounds(as_of, *k).0).min()?;
+    let last = months.iter().map(|k| month_bounds(as_of, *k).1).max()?;
+    (first == from && last == to).then_some(months)
+}
 
 /// The window (in days) a time range `[from, to)` is, if it is one of [`WINDOWS`] ending at
 /// `as_of`.
@@ -109,9 +178,11 @@ struct Col {
     days: Option<i64>,
     /// Counts only events whose string property (column) has this value.
     value: Option<(String, String)>,
+    /// Counts only the events of this calendar month (see [`month_bounds`]); `days` is None.
+    month: Option<u32>,
 }
 
-fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
+fn columns(catalog: &Catalog, extra: &SummaryColumns) -> Vec<Col> {
     let mut out = Vec::new();
     for e in &catalog.events {
         let mut push = |stat: Stat, property: Option<&str>, days: Option<i64>, ty: DataType| {
@@ -123,6 +194,7 @@ fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
                 property: property.map(str::to_string),
                 days,
                 value: None,
+                month: None,
             })
         };
         for days in WINDOWS {
@@ -138,7 +210,19 @@ fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
                 }
             }
         }
-        for (property, list) in values.get(&e.name).into_iter().flatten() {
+        for k in (0..=extra.months).filter(|_| extra.months > 0) {
+            out.push(Col {
+                name: month_column(&e.name, k),
+                ty: DataType::Int64,
+                event: e.name.clone(),
+                stat: Stat::Count,
+                property: None,
+                days: None,
+                value: None,
+                month: Some(k),
+            });
+        }
+        for (property, list) in extra.values.get(&e.name).into_iter().flatten() {
             for (i, v) in list.iter().enumerate() {
                 for days in WINDOWS {
                     out.push(Col {
@@ -149,6 +233,7 @@ fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
                         property: None,
                         days,
                         value: Some((property.clone(), v.clone())),
+                        month: None,
                     });
                 }
             }
@@ -159,21 +244,23 @@ fn columns(catalog: &Catalog, values: &SummaryValues) -> Vec<Col> {
 
 /// The summary's schema, from the catalog and the manifest's summarized values (so planning
 /// needs no file).
-pub fn schema(catalog: &Catalog, values: &SummaryValues) -> SchemaRef {
+pub fn schema(catalog: &Catalog, extra: &SummaryColumns) -> SchemaRef {
     let mut fields = vec![Field::new(PERSON_ID, DataType::Int64, false)];
     fields.extend(
-        columns(catalog, values)
+        columns(catalog, extra)
             .into_iter()
-            .map(|c| Field::new(c.name, c.ty, true)),
+            // Counts are 0 without events, never null, so a count's `coalesce(c, 0)`
+            // simplifies away.
+            .map(|c| Field::new(c.name, c.ty, c.stat != Stat::Count)),
     );
     Arc::new(Schema::new(fields))
 }
 
 /// The persons table of a snapshot that stores its summary beside the persons' attributes: the
 /// attributes, then every summary column.
-pub fn persons_with_activity_schema(catalog: &Catalog, values: &SummaryValues) -> SchemaRef {
+pub fn persons_with_activity_schema(catalog: &Catalog, extra: &SummaryColumns) -> SchemaRef {
     let persons = super::schema::persons_schema(catalog);
-    let summary = schema(catalog, values);
+    let summary = schema(catalog, extra);
     let fields = persons
         .fields()
         .iter()
@@ -190,7 +277,7 @@ pub fn persons_with_activity_schema(catalog: &Catalog, values: &SummaryValues) -
 pub async fn plan(
     ctx: &datafusion::prelude::SessionContext,
     catalog: &Catalog,
-    values: &SummaryValues,
+    extra: &SummaryColumns,
     as_of: i64,
     persons: (i64, i64),
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
@@ -200,7 +287,7 @@ pub async fn plan(
     use datafusion::logical_expr::{col, lit, Expr, ExprFunctionExt, JoinType};
     use datafusion::prelude::{cast, coalesce};
     {
-        let cols = columns(catalog, values);
+        let cols = columns(catalog, extra);
         let in_range = || {
             col(PERSON_ID)
                 .gt_eq(lit(persons.0))
@@ -225,9 +312,18 @@ pub async fn plan(
                     Stat::First => min(col(EVENT_TIME)),
                     Stat::Last => max(col(EVENT_TIME)),
                 };
-                let window = c
-                    .days
-                    .map(|d| col(EVENT_TIME).gt_eq(ts_lit(as_of - d * MICROS_PER_DAY)));
+                let window = match (c.days, c.month) {
+                    (Some(d), _) => Some(col(EVENT_TIME).gt_eq(ts_lit(as_of - d * MICROS_PER_DAY))),
+                    (None, Some(k)) => {
+                        let (from, to) = month_bounds(as_of, k);
+                        Some(
+                            col(EVENT_TIME)
+                                .gt_eq(ts_lit(from))
+                                .and(col(EVENT_TIME).lt(ts_lit(to))),
+                        )
+                    }
+                    (None, None) => None,
+                };
                 let value = c
                     .value
                     .as_ref()
@@ -374,7 +470,7 @@ pub fn build(
 ) -> Result<()> {
     use datafusion::prelude::{SessionConfig, SessionContext};
     use futures::StreamExt;
-    let work = || -> Result<(super::manifest::DataFile, SummaryValues)> {
+    let work = || -> Result<(super::manifest::DataFile, SummaryColumns)> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
@@ -394,12 +490,15 @@ pub fn build(
             )
             .await?;
             let as_of = manifest.as_of.timestamp_micros();
-            let values = values(&ctx, &manifest.catalog, as_of).await?;
-            let schema = persons_with_activity_schema(&manifest.catalog, &values);
+            let extra = SummaryColumns {
+                values: values(&ctx, &manifest.catalog, as_of).await?,
+                months: MONTHS,
+            };
+            let schema = persons_with_activity_schema(&manifest.catalog, &extra);
             let key = schema.index_of(PERSON_ID)?;
             let mut file = staging.parquet_writer(PERSONS_FILE, schema.clone(), &[key])?;
             for range in person_ranges(&ctx, manifest.row_counts.persons).await? {
-                let plan = plan(&ctx, &manifest.catalog, &values, as_of, range).await?;
+                let plan = plan(&ctx, &manifest.catalog, &extra, as_of, range).await?;
                 let mut stream = ctx
                     .execute_logical_plan(plan)
                     .await?
@@ -413,17 +512,17 @@ pub fn build(
                     )?)?;
                 }
             }
-            Ok((file.finish()?, values))
+            Ok((file.finish()?, extra))
         })
     };
-    let (file, values) = std::thread::scope(|s| s.spawn(work).join())
+    let (file, extra) = std::thread::scope(|s| s.spawn(work).join())
         .map_err(|_| crate::error::Error::Usage("the activity summary build panicked".into()))??;
     for old in std::mem::replace(&mut manifest.persons, vec![file.clone()]) {
         let path = staging.resolve(&old.path);
         std::fs::remove_file(&path).at(&path)?;
     }
     manifest.person_activity = Some(file);
-    manifest.activity_values = values;
+    manifest.activity_columns = extra;
     Ok(())
 }
 
@@ -444,6 +543,61 @@ mod tests {
             None
         );
         assert_eq!(window_of(None, as_of - 1, as_of), None);
+    }
+
+    #[test]
+    fn calendar_months_answer_windows_that_are_whole_months() {
+        let us = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        let as_of = us("2026-11-01T00:00:00Z");
+        assert_eq!(
+            month_bounds(as_of, 1),
+            (us("2026-10-01T00:00:00Z"), us("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            month_bounds(as_of, 12),
+            (us("2025-11-01T00:00:00Z"), us("2025-12-01T00:00:00Z"))
+        );
+        // January to June: months 10 down to 5; the as-of's month is empty and left out.
+        let h1 = months_of(
+            Some(us("2026-01-01T00:00:00Z")),
+            us("2026-07-01T00:00:00Z"),
+            as_of,
+            MONTHS,
+        );
+        assert_eq!(h1, Some(vec![5, 6, 7, 8, 9, 10]));
+        assert_eq!(
+            months_of(Some(us("2026-03-01T00:00:00Z")), as_of, as_of, MONTHS),
+            Some((1..=8).collect())
+        );
+        // Not month starts, before the summary's months, or all history: raw events.
+        assert_eq!(
+            months_of(Some(us("2026-01-02T00:00:00Z")), as_of, as_of, MONTHS),
+            None
+        );
+        assert_eq!(
+            months_of(Some(us("2025-10-01T00:00:00Z")), as_of, as_of, MONTHS),
+            None
+        );
+        assert_eq!(months_of(None, as_of, as_of, MONTHS), None);
+        // A summary without month counts (written before them) answers no month window.
+        assert_eq!(
+            months_of(Some(us("2026-03-01T00:00:00Z")), as_of, as_of, 0),
+            None
+        );
+        // An as-of in mid-month: `since` its month's 1st is month 0 alone.
+        let mid = us("2026-11-15T12:00:00Z");
+        assert_eq!(
+            months_of(Some(us("2026-11-01T00:00:00Z")), mid, mid, MONTHS),
+            Some(vec![0])
+        );
+        assert_eq!(
+            months_of(Some(us("2026-10-01T00:00:00Z")), mid, mid, MONTHS),
+            Some(vec![0, 1])
+        );
     }
 
     #[test]
@@ -477,7 +631,7 @@ mod tests {
 
     #[test]
     fn schema_covers_every_event() {
-        let s = schema(&Catalog::sample(), &SummaryValues::new());
+        let s = schema(&Catalog::sample(), &SummaryColumns::default());
         assert!(s.field_with_name("applaunch__count_30d").is_ok());
         assert!(s.field_with_name("applaunch__last_all").is_ok());
         assert!(s.field_with_name("purchase__sum_amount_all").is_ok());

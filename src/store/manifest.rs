@@ -34,10 +34,12 @@ pub struct Manifest {
     /// attributes (see [`Manifest::activity_in_persons`]); older snapshots have a file of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_activity: Option<DataFile>,
-    /// The string property values the activity summary has counts of (see
-    /// `store::activity::SummaryValues`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub activity_values: crate::store::activity::SummaryValues,
+    /// The activity summary's columns beyond those its catalog implies (value and month counts).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::store::activity::SummaryColumns::is_empty"
+    )]
+    pub activity_columns: crate::store::activity::SummaryColumns,
     /// How the snapshot was made (generator parameters), for reproducing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,

@@ -63,7 +63,7 @@ pub(super) async fn register(
     };
 
     let persons_schema = if m.activity_in_persons() {
-        activity::persons_with_activity_schema(cat, &m.activity_values)
+        activity::persons_with_activity_schema(cat, &m.activity_columns)
     } else {
         schema::persons_schema(cat)
     };
@@ -84,7 +84,7 @@ pub(super) async fn register(
     if let Some(file) = &m.person_activity {
         let activity = listing(
             file_urls(std::slice::from_ref(file))?,
-            activity::schema(cat, &m.activity_values),
+            activity::schema(cat, &m.activity_columns),
             vec![],
             vec![],
         )?;
