@@ -111,10 +111,18 @@ def _files(store: Path, paths: list[str]) -> str:
 def create_views(con, store: Path, manifest: dict) -> None:
     period = period_column(manifest)
     hive = f"hive_partitioning = true, hive_types = {{'event': VARCHAR, '{period}': DATE}}"
-    con.execute(
-        f"CREATE VIEW persons AS SELECT * FROM read_parquet("
-        f"{_files(store, [f['path'] for f in manifest['persons']])})"
-    )
+    persons = f"read_parquet({_files(store, [f['path'] for f in manifest['persons']])})"
+    # The persons file may also hold audience's activity summary (`<event>__…` columns): the
+    # hand-written SQL works from raw events, so the view leaves those out, as if the file
+    # were the attributes alone.
+    prefixes = tuple(ev["name"].lower() + "__" for ev in manifest["catalog"]["events"])
+    summary = [
+        row[0]
+        for row in con.execute(f"DESCRIBE SELECT * FROM {persons}").fetchall()
+        if row[0].startswith(prefixes)
+    ]
+    exclude = f" EXCLUDE ({', '.join(summary)})" if summary else ""
+    con.execute(f"CREATE VIEW persons AS SELECT *{exclude} FROM {persons}")
     con.execute(
         f"CREATE VIEW installations AS SELECT * FROM read_parquet("
         f"{_files(store, [f['path'] for f in manifest['installations']])})"
