@@ -1,14 +1,17 @@
 //! The person activity summary: one row per person with the event aggregates segments use most
 //! (counts, sums, min/max/avg of number properties, first/last times) over fixed windows ending
-//! at the snapshot's as-of time, written with the snapshot as columns of the persons file
-//! (snapshots written before that have a `person_activity.parquet` of its own; both are read).
+//! at the snapshot's as-of time; counts per value of few-valued string properties over the same
+//! windows; and counts per calendar month. It is written with the snapshot as columns of the
+//! persons file (snapshots written before that have a `person_activity.parquet` of its own;
+//! both are read), and the manifest records which value and month columns it has.
 //!
 //! Why this and not daily rollups: on the benchmark store a person-day holds 1.58 AppLaunch
 //! events on average (53.4M events, 33.9M person-days), so a daily rollup saves little, while a
 //! per-person row turns "count(AppLaunch within 30d)" from aggregating 4.7M events into reading
 //! one column of 1M rows, and an all-history `last(AppLaunch)` from 53M events into the same.
-//! The planner reads it when an aggregate has no `where`, is person-scoped, and its window is one
-//! of [`WINDOWS`] ending at the snapshot's as-of; otherwise it reads raw events.
+//! The planner reads it for person-scoped aggregates over one of [`WINDOWS`] ending at the
+//! snapshot's as-of (without `where`, or counts whose `where` picks values of one summarized
+//! property) and for counts over whole calendar months; otherwise it reads raw events.
 
 use crate::catalog::{Catalog, ValueType, EVENT_TIME, PERSON_ID};
 use crate::error::{IoContext, Result};
@@ -242,8 +245,8 @@ fn columns(catalog: &Catalog, extra: &SummaryColumns) -> Vec<Col> {
     out
 }
 
-/// The summary's schema, from the catalog and the manifest's summarized values (so planning
-/// needs no file).
+/// The summary's schema, from the catalog and the manifest's record of its extra columns (so
+/// planning needs no file).
 pub fn schema(catalog: &Catalog, extra: &SummaryColumns) -> SchemaRef {
     let mut fields = vec![Field::new(PERSON_ID, DataType::Int64, false)];
     fields.extend(
@@ -355,8 +358,8 @@ pub async fn plan(
 }
 
 /// Persons a range when the summary is built in ranges of person ids: each range is joined and
-/// sorted in memory, about 240 columns a person on the benchmark catalog (all at once, the 1M
-/// store peaked at 5.1 GB; DataFusion's hash joins cannot spill).
+/// sorted in memory, about 340 columns a person on the benchmark catalog (all at once, the 1M
+/// store peaked at 5.1 GB with 240 columns; DataFusion's hash joins cannot spill).
 const PERSONS_PER_RANGE: u64 = 250_000;
 
 /// Ranges `[from, to)` of person ids, in order, that split the persons into parts of about
@@ -457,9 +460,9 @@ pub async fn values(
 /// Computes the summary of the snapshot being written (its tables read from staging) and
 /// rewrites the persons file with the summary's columns beside the attributes, so segments
 /// over persons read both in one scan instead of joining a million summary rows to a million
-/// persons (1M-person store: segment 16 129 → 27 ms, 12 100 → 49 ms, 15 105 → 66 ms). Records the new file in `manifest` as both.
-///
-/// Staged persons files it replaces are removed.
+/// persons (1M-person store: segment 16 129 → 27 ms, 12 100 → 49 ms, 15 105 → 66 ms). Records
+/// the new file in `manifest` as both, with the extra columns it has; the staged persons files
+/// it replaces are removed.
 ///
 /// Runs DataFusion on a runtime of its own thread, so writers may call it from sync code or from
 /// inside another runtime.
