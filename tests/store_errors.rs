@@ -335,3 +335,26 @@ fn month_partitioned_store_has_few_files() {
         .iter()
         .all(|e| e.file.path.contains("/month=") && e.period.format("%d").to_string() == "01"));
 }
+
+#[test]
+fn summary_columns_the_manifest_lists_but_the_file_lacks_are_named() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let mpath = manifest_path(&store);
+    let mut manifest = Manifest::read(&mpath).unwrap();
+    assert!(manifest.activity_in_persons());
+    manifest.activity_columns.months += 1;
+    let month = manifest.activity_columns.months;
+    std::fs::write(&mpath, manifest.to_json()).unwrap();
+    let file = manifest.persons[0]
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    info(&store)
+        .code(2)
+        .stderr(predicate::str::contains(file))
+        .stderr(predicate::str::contains(format!(
+            "column `install__count_month_{month}` is missing"
+        )));
+}

@@ -217,17 +217,23 @@ impl Snapshot {
     /// Persons and installations files must match the catalog; event files are checked by
     /// [`Snapshot::verify_event_files`] because reading thousands of footers costs time.
     fn check_table_schemas(&self) -> Result<()> {
-        let cat = &self.manifest.catalog;
+        let m = &self.manifest;
         for (files, schema) in [
-            (&self.manifest.persons, schema::persons_schema(cat)),
-            (
-                &self.manifest.installations,
-                schema::installations_schema(cat),
-            ),
+            (&m.persons, register::persons_schema(m)),
+            (&m.installations, schema::installations_schema(&m.catalog)),
         ] {
             for f in files {
                 self.check_file_schema(&f.path, &schema)?;
             }
+        }
+        // A summary of its own (snapshots written before it moved into persons).
+        if let Some(f) = m
+            .person_activity
+            .as_ref()
+            .filter(|_| !m.activity_in_persons())
+        {
+            let summary = activity::schema(&m.catalog, &m.activity_columns);
+            self.check_file_schema(&f.path, &summary)?;
         }
         Ok(())
     }

@@ -36,7 +36,7 @@ pub fn event_table(event: &str) -> String {
 /// How event tables find their files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventFiles {
-    /// From the manifest (`store::history`): no directory listing or footer reads at planning.
+    /// From the manifest (`store::history`): no directory listing at planning.
     Manifest,
     /// By listing the event directories (ListingTable), which a Ballista cluster can
     /// serialize and plan on its scheduler.
@@ -62,14 +62,9 @@ pub(super) async fn register(
         files.iter().map(|f| url(resolve(&f.path), false)).collect()
     };
 
-    let persons_schema = if m.activity_in_persons() {
-        activity::persons_with_activity_schema(cat, &m.activity_columns)
-    } else {
-        schema::persons_schema(cat)
-    };
     let persons = listing(
         file_urls(&m.persons)?,
-        persons_schema,
+        persons_schema(m),
         vec![],
         sorted(&[catalog::PERSON_ID]),
     )?;
@@ -145,6 +140,16 @@ pub(super) async fn register(
     )?;
     ctx.register_table(EVENTS_TABLE, all)?;
     Ok(())
+}
+
+/// The persons table's schema: the catalog's attributes, then the activity summary's columns
+/// when the snapshot stores them in the persons file.
+pub(super) fn persons_schema(m: &Manifest) -> SchemaRef {
+    if m.activity_in_persons() {
+        activity::persons_with_activity_schema(&m.catalog, &m.activity_columns)
+    } else {
+        schema::persons_schema(&m.catalog)
+    }
 }
 
 /// `table` as DataFusion reports it: names are registered through SQL identifier
