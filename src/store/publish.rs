@@ -6,13 +6,13 @@
 //! and earlier snapshots are never touched.
 
 use super::manifest::{DataFile, Manifest, MANIFEST_FILE};
-use super::{schema, SNAPSHOTS_DIR, STAGING_DIR};
+use super::{SNAPSHOTS_DIR, STAGING_DIR};
 use crate::error::{Error, IoContext, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -123,12 +123,15 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|f| f.sync_all()).at(dir)
 }
 
-/// Keys and timestamps are (nearly) unique per row: a dictionary page fills up, the writer falls
-/// back to plain pages, and the file holds both. Plain from the start is smaller and decodes
-/// faster (1M-person store: 2.2 → 1.7 GB; segment 08 174 → 155 ms, 05 46 → 40 ms).
-fn dictionary_pays(field: &arrow::datatypes::Field) -> bool {
-    !(schema::is_key(field.name())
-        || matches!(field.data_type(), arrow::datatypes::DataType::Timestamp(..)))
+/// 64-bit integers are keys, times and counts: sorted (keys, and times within a person) or small
+/// (counts). Written `DELTA_BINARY_PACKED` and uncompressed, their deltas pack into a few bits
+/// and decode without decompressing: on the 1M-person store the installations' person_id reads
+/// in 1.5 ms instead of 14 (plain + snappy), an event file's times in 0.5 ms instead of 1.7, and
+/// event files are ~40% smaller. (A dictionary fills up on keys and times and falls back to plain
+/// pages.) Other columns get dictionary pages where their values repeat, snappy-compressed.
+fn delta_encoded(field: &arrow::datatypes::Field) -> bool {
+    use arrow::datatypes::DataType;
+    matches!(field.data_type(), DataType::Int64 | DataType::Timestamp(..))
 }
 
 /// One Parquet file being written: snappy pages, page statistics, bounded row groups, and the
@@ -167,9 +170,12 @@ impl ParquetFile {
             .set_sorting_columns((!sorting.is_empty()).then_some(sorting))
             .set_created_by(format!("audience {}", env!("CARGO_PKG_VERSION")));
         for field in schema.fields() {
-            if !dictionary_pays(field) {
+            if delta_encoded(field) {
                 let column = ColumnPath::from(field.name().as_str());
-                props = props.set_column_dictionary_enabled(column, false);
+                props = props
+                    .set_column_dictionary_enabled(column.clone(), false)
+                    .set_column_encoding(column.clone(), Encoding::DELTA_BINARY_PACKED)
+                    .set_column_compression(column, Compression::UNCOMPRESSED);
             }
         }
         let writer = ArrowWriter::try_new(file, schema, Some(props.build()))?;
