@@ -73,10 +73,14 @@ pub struct AttributeDef {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// The table also stores `<column>__sort`, an order-preserving key of every non-null value of
-    /// this version column (see `store::version_key`), and comparisons read the key alone.
-    /// Catalogs of older snapshots lack it; the planner then splits the text.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub sort_key: bool,
+    /// this version column (see `store::version_key`), in this layout, and comparisons read the
+    /// key alone. Catalogs of older snapshots lack it; the planner then splits the text.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sort_key_format"
+    )]
+    pub sort_key: Option<VersionKey>,
     /// The table also stores `<column>__len`, the item count of every list of this list column
     /// (null where the list is; see `store::derived`), and `is set` reads it alone. Catalogs of
     /// older snapshots lack it; the planner then measures the lists.
@@ -87,6 +91,48 @@ pub struct AttributeDef {
     /// Older catalogs lack it and read plain strings.
     #[serde(default, skip_serializing_if = "is_false")]
     pub dictionary: bool,
+}
+
+/// The layout of a stored version sort key (see `store::version_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionKey {
+    /// Int64, parts saturating at their bit widths: what snapshots are written with.
+    Int64,
+    /// Decimal128(38, 0), nine decimal digits a part: snapshots written before Int64 keys.
+    Decimal,
+}
+
+/// `sort_key` in a manifest: `"int64"`; older manifests wrote `true` for decimal keys.
+mod sort_key_format {
+    use super::VersionKey;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Flag(bool),
+        Layout(String),
+    }
+
+    pub fn serialize<S: Serializer>(key: &Option<VersionKey>, s: S) -> Result<S::Ok, S::Error> {
+        match key {
+            None => Stored::Flag(false),
+            Some(VersionKey::Decimal) => Stored::Flag(true),
+            Some(VersionKey::Int64) => Stored::Layout("int64".into()),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<VersionKey>, D::Error> {
+        match Stored::deserialize(d)? {
+            Stored::Flag(false) => Ok(None),
+            Stored::Flag(true) => Ok(Some(VersionKey::Decimal)),
+            Stored::Layout(l) if l == "int64" => Ok(Some(VersionKey::Int64)),
+            Stored::Layout(l) => Err(serde::de::Error::custom(format!(
+                "unknown version sort key layout `{l}` (expected \"int64\" or true)"
+            ))),
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -172,7 +218,7 @@ impl Catalog {
                     custom: true,
                     nullable: true,
                     aliases: vec![],
-                    sort_key: *ty == ValueType::Version,
+                    sort_key: (*ty == ValueType::Version).then_some(VersionKey::Int64),
                     length_column: *ty == ValueType::StringList,
                     // Apps declare custom strings mostly as enumerations (a theme, a team).
                     dictionary: *ty == ValueType::String,
@@ -327,7 +373,7 @@ fn attr(name: &str, ty: ValueType, nullable: bool) -> AttributeDef {
         custom: false,
         nullable,
         aliases: vec![],
-        sort_key: ty == ValueType::Version,
+        sort_key: (ty == ValueType::Version).then_some(VersionKey::Int64),
         length_column: ty == ValueType::StringList,
         dictionary: ty == ValueType::String && FEW_VALUES.contains(&name),
     }

@@ -241,3 +241,141 @@ async fn value_and_month_counts_of_the_summary_match_raw_events() {
     }
     assert!(nonempty >= 9, "too few matching audiences to compare");
 }
+
+/// Version comparisons read the stored sort keys of either layout exactly as the texts compare:
+/// the shared store's Int64 keys, and the same snapshot rewritten with the Decimal128 keys that
+/// snapshots had before (catalog `sort_key: true`), both against the reference evaluator.
+#[tokio::test]
+async fn version_keys_of_both_layouts_compare_like_the_texts() {
+    use arrow::array::{Array, AsArray, Decimal128Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use audience::catalog::VersionKey;
+    use audience::plan::derived::version_parts;
+    use audience::store::{manifest::Manifest, version_key};
+    use std::sync::Arc;
+
+    let (_tmp, old) = common::copy_store(common::shared_store());
+    let snapshot = audience::store::Store::open(&old)
+        .unwrap()
+        .snapshot(None)
+        .unwrap();
+    let mut manifest = snapshot.manifest.clone();
+    let file = &mut manifest.installations[0];
+    let path = old.join(&file.path);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    let decimal = DataType::Decimal128(38, 0);
+    let old_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().strip_suffix(version_key::SUFFIX) {
+                Some(_) => Field::new(f.name(), decimal.clone(), true),
+                None => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        old_schema.clone(),
+        None,
+    )
+    .unwrap();
+    for batch in &batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| match f.name().strip_suffix(version_key::SUFFIX) {
+                Some(base) => {
+                    let text = batch
+                        .column_by_name(base)
+                        .unwrap()
+                        .as_string::<i32>()
+                        .clone();
+                    let keys: Decimal128Array = text
+                        .iter()
+                        .map(|v| {
+                            v.map(|v| {
+                                match version_key::literal(VersionKey::Decimal, &version_parts(v)) {
+                                    Some(datafusion::scalar::ScalarValue::Decimal128(
+                                        Some(k),
+                                        ..,
+                                    )) => k,
+                                    other => panic!("{v}: {other:?}"),
+                                }
+                            })
+                        })
+                        .collect();
+                    Arc::new(keys.with_precision_and_scale(38, 0).unwrap()) as Arc<dyn Array>
+                }
+                None => c.clone(),
+            })
+            .collect();
+        writer
+            .write(&RecordBatch::try_new(old_schema.clone(), columns).unwrap())
+            .unwrap();
+    }
+    writer.close().unwrap();
+    file.bytes = std::fs::metadata(&path).unwrap().len();
+    let mut versions = 0;
+    for a in &mut manifest.catalog.installation {
+        if a.sort_key.is_some() {
+            a.sort_key = Some(VersionKey::Decimal);
+            versions += 1;
+        }
+    }
+    assert_eq!(versions, 3, "osVersion, applicationVersion, sdkVersion");
+    let manifest_path = snapshot.dir.join(audience::store::manifest::MANIFEST_FILE);
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let reread = Manifest::read(&manifest_path).unwrap();
+    assert!(reread
+        .catalog
+        .installation
+        .iter()
+        .any(|a| a.sort_key == Some(VersionKey::Decimal)));
+
+    let segments = [
+        r#"osVersion >= "17.2""#,
+        r#"osVersion < "14" or appVersion > "5.10""#,
+        r#"osVersion = "17" and not sdkVersion = "4.0""#,
+        r#"appVersion in ("5.9", "5.10.0", "6") or sdkVersion <= "3.9.1""#,
+    ];
+    let mut nonempty = 0;
+    for store in [common::shared_store(), old.as_path()] {
+        let (snapshot, ctx, sources) = common::open(store).await;
+        let catalog = &snapshot.manifest.catalog;
+        let reference = common::reference::Reference::load(&ctx, catalog).await;
+        for src in segments {
+            let typed = compile(src, catalog, &NoSavedSegments).unwrap();
+            let opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
+            let plan = plan_segment(&typed, &sources, &opts).unwrap();
+            let text = plan.display_indent().to_string();
+            assert!(
+                text.contains("__sort") && !text.contains("split_part"),
+                "{text}"
+            );
+            let expected = reference
+                .audience(&typed, snapshot.manifest.as_of.timestamp_micros(), false)
+                .len() as u64;
+            assert_eq!(
+                run::count_rows(&ctx, plan).await.unwrap(),
+                expected,
+                "{src} on {}",
+                store.display()
+            );
+            nonempty += usize::from(expected > 0);
+        }
+    }
+    assert!(nonempty >= 6, "too few matching audiences to compare");
+}

@@ -203,7 +203,7 @@ fn versions_compare_numerically() {
 fn older_catalog() -> Catalog {
     let mut catalog = Catalog::sample();
     for a in catalog.person.iter_mut().chain(&mut catalog.installation) {
-        a.sort_key = false;
+        a.sort_key = None;
         a.length_column = false;
         a.dictionary = false;
     }

@@ -7,7 +7,6 @@ use chrono::{Datelike, Months, NaiveDate};
 use datafusion::functions::string::expr_fn::split_part;
 use datafusion::logical_expr::{cast, Expr};
 use datafusion::prelude::{coalesce, lit};
-use datafusion::scalar::ScalarValue;
 
 /// Version strings compare numerically, part by part, on up to this many dotted parts.
 pub const VERSION_PARTS: usize = version_key::PARTS;
@@ -43,12 +42,18 @@ fn part(column: &Expr, i: usize) -> Expr {
 /// With the column's stored sort `key` (present for every non-null text, see
 /// `store::version_key`) it is one integer comparison that prunes row groups and never reads
 /// the text.
-pub fn version_compare(column: Expr, key: Option<Expr>, op: &str, literal: &str) -> Expr {
+pub fn version_compare(
+    column: Expr,
+    key: Option<(Expr, version_key::VersionKey)>,
+    op: &str,
+    literal: &str,
+) -> Expr {
     let want = version_parts(literal);
-    let (Some(key), Some(wanted)) = (key, version_key::of_parts(&want)) else {
+    let Some((key, wanted)) = key.and_then(|(key, t)| Some((key, version_key::literal(t, &want)?)))
+    else {
         return split_compare(column, op, want);
     };
-    let wanted = lit(ScalarValue::Decimal128(Some(wanted), 38, 0));
+    let wanted = lit(wanted);
     match op {
         "=" => key.eq(wanted),
         "!=" => key.not_eq(wanted),

@@ -296,7 +296,7 @@ impl<'a> Lowering<'a> {
         if f.ty() == ValueType::Version {
             if let Value::Version(text) = v {
                 let column = self.field(f, event)?;
-                let key = self.stored_beside(f, version_key::column);
+                let key = self.version_key(f);
                 return Ok(match op {
                     CmpOp::Ne => not(version_compare(column, key, "=", text)),
                     _ => version_compare(column, key, op.symbol(), text),
@@ -313,6 +313,18 @@ impl<'a> Lowering<'a> {
             }
         }
         Ok(cmp(column, op, self.value(f.ty(), v)))
+    }
+
+    /// The sort key the snapshot stores beside version attribute `f`, and its layout.
+    fn version_key(&self, f: &Field) -> Option<(Expr, version_key::VersionKey)> {
+        let Field::Attribute { entity, column, .. } = f else {
+            return None;
+        };
+        let key_type = self
+            .sources
+            .column_type(*entity, &version_key::column(column))
+            .and_then(|t| version_key::layout_of(&t))?;
+        Some((self.stored_beside(f, version_key::column)?, key_type))
     }
 
     /// A column the snapshot stores beside attribute `f` (see `store::derived`), named by

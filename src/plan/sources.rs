@@ -215,7 +215,8 @@ impl TableSources {
         self.column_type(entity, column).is_some()
     }
 
-    fn column_type(&self, entity: crate::catalog::Entity, column: &str) -> Option<DataType> {
+    /// The type of `column` in the person or installation table, if it stores one.
+    pub fn column_type(&self, entity: crate::catalog::Entity, column: &str) -> Option<DataType> {
         let table = match entity {
             crate::catalog::Entity::Person => PERSONS_TABLE,
             crate::catalog::Entity::Installation => INSTALLATIONS_TABLE,

@@ -106,7 +106,11 @@ mod tests {
         let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
         Arc::new(Schema::new(vec![
             Field::new("v", DataType::Utf8, true),
-            Field::new(version_key::column("v"), version_key::data_type(), true),
+            Field::new(
+                version_key::column("v"),
+                version_key::data_type(version_key::VersionKey::Int64),
+                true,
+            ),
             Field::new("l", list, true),
             Field::new(length_column("l"), length_type(), true),
             Field::new("d", crate::store::schema::dictionary_type(), true),
@@ -147,9 +151,7 @@ mod tests {
             &stored(),
         )
         .unwrap();
-        let keys = done
-            .column(1)
-            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        let keys = done.column(1).as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(keys.value(0), version_key::of_text("1.2").unwrap());
         assert!(keys.is_null(1));
         let lengths = done.column(3).as_primitive::<Int32Type>();

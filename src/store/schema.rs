@@ -59,10 +59,10 @@ fn attribute_fields(attrs: &[AttributeDef]) -> Vec<Field> {
     let mut fields = Vec::with_capacity(attrs.len());
     for a in attrs {
         fields.push(Field::new(&a.column, attribute_type(a), a.nullable));
-        if a.sort_key {
+        if let Some(layout) = a.sort_key {
             fields.push(Field::new(
                 version_key::column(&a.column),
-                version_key::data_type(),
+                version_key::data_type(layout),
                 true,
             ));
         }
