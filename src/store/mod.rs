@@ -13,11 +13,11 @@
 
 pub mod activity;
 pub mod derived;
-mod history;
 pub mod manifest;
 pub mod publish;
 mod register;
 pub mod schema;
+mod table;
 pub mod version_key;
 
 use crate::error::{Error, IoContext, Result};

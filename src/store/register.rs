@@ -1,7 +1,7 @@
 //! Registers a snapshot's tables in a DataFusion session, so planning only has to build plans.
 
-use super::history::EventHistory;
 use super::manifest::Manifest;
+use super::table::ManifestTable;
 use super::{activity, schema, Snapshot};
 use crate::catalog::{self, EVENT_PARTITION};
 use crate::error::Result;
@@ -33,12 +33,13 @@ pub fn event_table(event: &str) -> String {
     format!("event_{event}")
 }
 
-/// How event tables find their files.
+/// How tables find their files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventFiles {
-    /// From the manifest (`store::history`): no directory listing at planning.
+    /// From the manifest (`store::table`): no directory listing, and statistics of the
+    /// scanned columns only, at planning.
     Manifest,
-    /// By listing the event directories (ListingTable), which a Ballista cluster can
+    /// By listing files and event directories (ListingTable), which a Ballista cluster can
     /// serialize and plan on its scheduler.
     Listed,
 }
@@ -58,29 +59,44 @@ pub(super) async fn register(
             .map(|c| col(*c).sort(true, false))
             .collect::<Vec<SortExpr>>()]
     };
-    let file_urls = |files: &[super::manifest::DataFile]| -> Result<Vec<ListingTableUrl>> {
-        files.iter().map(|f| url(resolve(&f.path), false)).collect()
+    // The files of a table that is not partitioned (persons, installations, the summary).
+    let files_table = |files: &[super::manifest::DataFile],
+                       schema: SchemaRef,
+                       order: Vec<Vec<SortExpr>>|
+     -> Result<Arc<dyn TableProvider>> {
+        Ok(match event_files {
+            EventFiles::Manifest => Arc::new(ManifestTable::new(
+                schema,
+                files,
+                resolve,
+                order,
+                parquet_format(false),
+            )),
+            EventFiles::Listed => {
+                let urls = files
+                    .iter()
+                    .map(|f| url(resolve(&f.path), false))
+                    .collect::<Result<Vec<_>>>()?;
+                listing(urls, schema, vec![], order)?
+            }
+        })
     };
-
-    let persons = listing(
-        file_urls(&m.persons)?,
-        persons_schema(m),
-        vec![],
-        sorted(&[catalog::PERSON_ID]),
+    ctx.register_table(
+        PERSONS_TABLE,
+        files_table(&m.persons, persons_schema(m), sorted(&[catalog::PERSON_ID]))?,
     )?;
-    ctx.register_table(PERSONS_TABLE, persons)?;
-    let installations = listing(
-        file_urls(&m.installations)?,
-        schema::installations_schema(cat),
-        vec![],
-        sorted(&[catalog::PERSON_ID, catalog::INSTALLATION_ID]),
+    ctx.register_table(
+        INSTALLATIONS_TABLE,
+        files_table(
+            &m.installations,
+            schema::installations_schema(cat),
+            sorted(&[catalog::PERSON_ID, catalog::INSTALLATION_ID]),
+        )?,
     )?;
-    ctx.register_table(INSTALLATIONS_TABLE, installations)?;
     if let Some(file) = &m.person_activity {
-        let activity = listing(
-            file_urls(std::slice::from_ref(file))?,
+        let activity = files_table(
+            std::slice::from_ref(file),
             activity::schema(cat, &m.activity_columns),
-            vec![],
             vec![],
         )?;
         ctx.register_table(activity::ACTIVITY_TABLE, activity)?;
@@ -108,7 +124,7 @@ pub(super) async fn register(
             m.events.iter().filter(|e| e.event == def.name).collect();
         let table = |row_filter| -> Result<Arc<dyn TableProvider>> {
             Ok(match event_files {
-                EventFiles::Manifest => Arc::new(EventHistory::new(
+                EventFiles::Manifest => Arc::new(ManifestTable::history(
                     schema::event_schema(def),
                     &day.0,
                     &files,
