@@ -371,6 +371,22 @@ fn explain_shows_plans_and_metrics() {
         analyzed.contains("metrics=[") && analyzed.contains("output_rows="),
         "{analyzed}"
     );
+    // --count explains what `count` runs: one aggregate row, and the ids are never read.
+    let counted = stdout(&["explain", "--analyze", "--count", "primaryDevice"]);
+    let n = stdout(&["count", "primaryDevice"]).trim().to_string();
+    let top = counted
+        .lines()
+        .skip_while(|l| !l.starts_with("== physical plan"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        counted.contains("Aggregate: groupBy=[[]], aggr=[[count(Int32(1)) AS n]]")
+            && top.starts_with("AggregateExec")
+            && top.contains("output_rows=1,")
+            && !counted.contains("installationId"),
+        "{counted}"
+    );
+    assert!(n.parse::<u64>().unwrap() > 0);
 }
 
 #[test]

@@ -129,6 +129,10 @@ pub struct ExplainArgs {
     /// Run the plan and show its metrics (rows, time, pruned files and row groups).
     #[arg(long)]
     analyze: bool,
+    /// Explain the plan `count` runs (the audience size, reading only the columns it needs)
+    /// instead of the one that returns the audience's ids.
+    #[arg(long)]
+    count: bool,
 }
 
 /// Everything a segment command needs, opened once.
@@ -589,8 +593,11 @@ pub fn explain(cli: &Cli, args: &ExplainArgs) -> Result<(), Failure> {
         let p = prepare(cli, &args.run).await?;
         let typed = compile(&p, &src, &args.run)?;
         let opts = PlanOptions::keys(p.as_of, args.run.target);
-        let plan = plan_segment(&typed, &p.sources, &opts).map_err(Error::from)?;
+        let mut plan = plan_segment(&typed, &p.sources, &opts).map_err(Error::from)?;
         p.ready(&plan).await?;
+        if args.count {
+            plan = run::counted(&p.ctx, plan)?;
+        }
         println!("== segment (resolved) ==\n{}\n", typed.root);
         println!("{}", run::explain(&p.ctx, plan, args.analyze).await?);
         Ok(())

@@ -13,11 +13,17 @@ use datafusion::prelude::SessionContext;
 
 /// Number of rows the plan returns (computed by DataFusion, never by collecting the rows).
 pub async fn count_rows(ctx: &SessionContext, plan: LogicalPlan) -> Result<u64> {
-    let df = DataFrame::new(ctx.state(), plan).aggregate(vec![], vec![count(lit(1)).alias("n")])?;
+    let df = DataFrame::new(ctx.state(), counted(ctx, plan)?);
     let batches: Vec<RecordBatch> = df.collect().await?;
     Ok(batches
         .first()
         .map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as u64)
+}
+
+/// The plan counting `plan`'s rows: one row, `n`.
+pub fn counted(ctx: &SessionContext, plan: LogicalPlan) -> Result<LogicalPlan> {
+    let df = DataFrame::new(ctx.state(), plan).aggregate(vec![], vec![count(lit(1)).alias("n")])?;
+    Ok(df.into_unoptimized_plan())
 }
 
 /// The plan's rows as a stream of batches (bounded memory for large audiences).
