@@ -17,7 +17,8 @@ Every run is a fresh process: `audience count` and `audience sql` are timed as w
 in a fresh Python process per run (benches/duckdb_query.py) that times only the query, not the
 interpreter or the views. audience also reports its in-process time (`count --timings`: check,
 plan and run, without start-up and opening the snapshot), the part comparable with DuckDB's query
-time; both ratios are printed. Every engine gets --threads (default 2). Peak RSS comes from
+time, and `audience sql --timings` the same span for the hand-written DataFusion SQL (parse, plan,
+run); whole-process and in-process ratios are both printed. Every engine gets --threads (default 2). Peak RSS comes from
 `/usr/bin/time -v` (for DuckDB it includes the Python interpreter, about 60 MB). The three counts
 must be equal: a mismatch is reported loudly and the script exits non-zero.
 
@@ -277,8 +278,12 @@ class Bench:
 
     def datafusion_sql(self, seg: Segment, m: Measure) -> None:
         sql = dq.substitute(seg.sql.read_text(), self.manifest)
-        r = run([str(self.binary), "sql", "--store", str(self.store), *self.sql_threads, "--", sql])
+        r = run([str(self.binary), "sql", "--store", str(self.store), *self.sql_threads, "--timings",
+                 "--", sql])
         m.add(r, parse_sql_table(r.stdout) if r.returncode == 0 else None)
+        t = re.search(r"query_ms=([\d.]+)", r.stderr)
+        if r.returncode == 0 and t:
+            m.engine_seconds.append(float(t.group(1)) / 1000)
 
     def duckdb(self, seg: Segment, m: Measure) -> None:
         r = run([
@@ -449,13 +454,16 @@ def main() -> int:
         agree = a.count is not None and a.count == d.count == k.count
         count = f"{a.count:,}" if agree else f"MISMATCH {a.count}/{d.count}/{k.count}"
         rows.append([seg.name, seg.target, count, secs(a.median), secs(a.engine_median), secs(d.median),
-                     secs(k.median), ratio(a.median, k.median), ratio(a.engine_median, k.median),
-                     ratio(a.median, d.median), mb(a.peak_rss), mb(k.peak_rss)])
+                     secs(d.engine_median), secs(k.median), ratio(a.median, k.median),
+                     ratio(a.engine_median, k.median), ratio(a.median, d.median),
+                     ratio(a.engine_median, d.engine_median), mb(a.peak_rss), mb(k.peak_rss)])
     print(table(["segment", "target", "count", "audience (s)", "audience query (s)", "DataFusion SQL (s)",
-                 "DuckDB query (s)", "audience/DuckDB", "query/DuckDB", "audience/DF SQL",
-                 "audience RSS (MB)", "DuckDB RSS (MB)"], rows))
+                 "DF SQL query (s)", "DuckDB query (s)", "audience/DuckDB", "query/DuckDB",
+                 "audience/DF SQL", "query/DF SQL query", "audience RSS (MB)", "DuckDB RSS (MB)"],
+                rows))
     print("\naudience and DataFusion SQL: whole processes; audience query: check + plan + run inside the "
-          "process (no start-up, no snapshot open); DuckDB: the query alone, views already made.")
+          "process (no start-up, no snapshot open); DF SQL query: SQL parse + plan + run inside "
+          "`audience sql` (same span); DuckDB: the query alone, views already made.")
 
     export = None
     if run_export:

@@ -2,6 +2,7 @@ use super::{tokio_runtime, Cli};
 use crate::error::Result;
 use crate::exec::{open_session, SessionOptions};
 use crate::store::Store;
+use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -10,20 +11,34 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Print to stderr the time spent opening the snapshot and running the query (parse, plan,
+    /// run), the span `count --timings` reports as query_ms.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// Runs hand-written SQL against a snapshot: for inspecting stores and for comparing the
 /// compiled plans with hand-written ones in benchmarks (same session settings as `count`).
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
-    let store = Store::open(cli.store_dir())?;
-    let snapshot = store.snapshot(cli.snapshot.as_deref())?;
     tokio_runtime()?.block_on(async {
+        let started = Instant::now();
+        let store = Store::open(cli.store_dir())?;
+        let snapshot = store.snapshot(cli.snapshot.as_deref())?;
         let opts = SessionOptions {
             threads: args.threads,
             ..SessionOptions::default()
         };
         let ctx = open_session(&snapshot, &opts).await?;
+        let opened = Instant::now();
         let batches = ctx.sql(&args.query).await?.collect().await?;
+        if args.timings {
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+            eprintln!(
+                "timings: open_ms={:.1} query_ms={:.1}",
+                ms(started, opened),
+                ms(opened, Instant::now())
+            );
+        }
         println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         Ok(())
     })
