@@ -280,6 +280,10 @@ fn join(
     } else {
         join_aggregates(pairs, &inner)?
     };
+    let predicates = predicates
+        .into_iter()
+        .map(|p| super::predicates::definite(p, pairs.schema()))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Joined {
         pairs,
         predicates,

@@ -4,16 +4,34 @@
 //! complement of `p`. In a filter, SQL's three-valued AND/OR already treat unknown like false
 //! (they are monotone), so only negation needs care: `not p` becomes `p IS NOT TRUE`.
 
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::DFSchema;
+use datafusion::error::Result;
 use datafusion::functions::expr_fn::regexp_like;
 use datafusion::functions_nested::expr_fn::{
     array_has, array_has_all, array_has_any, cardinality, make_array,
 };
-use datafusion::logical_expr::{Expr, Like};
+use datafusion::logical_expr::{Expr, ExprSchemable, Like};
 use datafusion::prelude::lit;
 
 /// Two-valued `not`.
 pub fn not(p: Expr) -> Expr {
     Expr::IsNotTrue(Box::new(p))
+}
+
+/// `p` with every two-valued `not` of an operand that is never null over `schema` written as a
+/// plain `NOT`, which DataFusion folds into the comparison (`NOT (state = 'x')` is `state !=
+/// 'x'`, `NOT (count > 0)` is `count <= 0`): one kernel instead of two, and a predicate that
+/// statistics can prune with. Required attributes (`state`, `platform`) and summary counts read
+/// through inner joins are never null.
+pub fn definite(p: Expr, schema: &DFSchema) -> Result<Expr> {
+    p.transform_up(|e| match e {
+        Expr::IsNotTrue(inner) if !inner.nullable(schema).unwrap_or(true) => {
+            Ok(Transformed::yes(Expr::Not(inner)))
+        }
+        e => Ok(Transformed::no(e)),
+    })
+    .map(|t| t.data)
 }
 
 /// Case-insensitive substring / prefix / suffix match (ILIKE with the pattern's wildcards escaped).
