@@ -18,9 +18,10 @@ in a fresh Python process per run (benches/duckdb_query.py) that times only the 
 interpreter or the views. audience also reports its in-process time (`count --timings`: check,
 plan and run, without start-up and opening the snapshot), the part comparable with DuckDB's query
 time, and `audience sql --timings` the same span for the hand-written DataFusion SQL (parse, plan,
-run); whole-process and in-process ratios are both printed. Every engine gets --threads (default 2). Peak RSS comes from
-`/usr/bin/time -v` (for DuckDB it includes the Python interpreter, about 60 MB). The three counts
-must be equal: a mismatch is reported loudly and the script exits non-zero.
+run); whole-process and in-process ratios are both printed. Every engine gets --threads (default
+2). Peak RSS comes from `/usr/bin/time -v` (for DuckDB it includes the Python interpreter, about
+60 MB). The three counts must be equal: a mismatch is reported loudly and the script exits
+non-zero.
 
 The export job (benches/export_job) exports 10 saved segments for the push channel as CSV, once
 as one `audience export --segments DIR --out-dir DIR` job, once one `audience export` per

@@ -8,13 +8,13 @@ use arrow::datatypes::Int64Type;
 use audience::catalog::Catalog;
 use audience::generate::generate;
 use audience::store::manifest::Partitioning;
-use audience::store::{EventFiles, Store};
+use audience::store::{Store, TableFiles};
 use datafusion::prelude::SessionContext;
 
 async fn session(store: &std::path::Path) -> (SessionContext, audience::store::Snapshot) {
     let snapshot = Store::open(store).unwrap().snapshot(None).unwrap();
     let ctx = SessionContext::new();
-    snapshot.register(&ctx, EventFiles::Manifest).await.unwrap();
+    snapshot.register(&ctx, TableFiles::Manifest).await.unwrap();
     (ctx, snapshot)
 }
 
@@ -415,7 +415,7 @@ fn integers_are_delta_encoded_and_strings_get_dictionaries() {
 async fn manifest_event_tables_read_what_listed_ones_read() {
     let (manifest_ctx, snap) = session(common::shared_store()).await;
     let listed_ctx = SessionContext::new();
-    snap.register(&listed_ctx, EventFiles::Listed)
+    snap.register(&listed_ctx, TableFiles::Listed)
         .await
         .unwrap();
     let m = &snap.manifest;

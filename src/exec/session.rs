@@ -3,7 +3,7 @@
 
 use super::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::store::{EventFiles, Snapshot};
+use crate::store::{Snapshot, TableFiles};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
@@ -100,13 +100,13 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         #[cfg(not(feature = "cluster"))]
         _ => return Err(super::cluster::not_built()),
     };
-    // A cluster plans on its scheduler, from a plan it can serialize: listed event tables.
-    let event_files = if local {
-        EventFiles::Manifest
+    // A cluster plans on its scheduler, from a plan it can serialize: listed tables.
+    let table_files = if local {
+        TableFiles::Manifest
     } else {
-        EventFiles::Listed
+        TableFiles::Listed
     };
-    snapshot.register(&ctx, event_files).await?;
+    snapshot.register(&ctx, table_files).await?;
     Ok(ctx)
 }
 

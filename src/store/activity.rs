@@ -489,7 +489,7 @@ pub fn build(
                 manifest,
                 &|rel| staging.resolve(rel),
                 &ctx,
-                super::EventFiles::Manifest,
+                super::TableFiles::Manifest,
             )
             .await?;
             let as_of = manifest.as_of.timestamp_micros();

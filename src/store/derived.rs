@@ -72,6 +72,14 @@ pub fn complete(batch: &RecordBatch, stored: &SchemaRef) -> Result<RecordBatch, 
                     })
             };
             if name.ends_with(version_key::SUFFIX) {
+                let written = version_key::data_type(version_key::VersionKey::Int64);
+                if *f.data_type() != written {
+                    return Err(missing(format!(
+                        "`{name}` is declared {} but version keys are written as {written} \
+                         (a catalog from an older snapshot declares `sort_key: true`)",
+                        f.data_type()
+                    )));
+                }
                 let (base, column) = source(version_key::SUFFIX)?;
                 let text = column
                     .as_any()
@@ -180,5 +188,26 @@ mod tests {
         .unwrap();
         let err = complete(&no_list, &stored()).unwrap_err();
         assert!(err.to_string().contains("column `l` is missing"), "{err}");
+        // Decimal keys are read, never written.
+        let decimal = Arc::new(Schema::new(
+            stored()
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    "v__sort" => f
+                        .as_ref()
+                        .clone()
+                        .with_data_type(version_key::data_type(version_key::VersionKey::Decimal)),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let err = complete(&batch(vec![Some("1.2")], vec![None]), &decimal).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "`v__sort` is declared Decimal128(38, 0) but version keys are written as Int64"
+            ),
+            "{err}"
+        );
     }
 }

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use register::{
-    event_table, EventFiles, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
+    event_table, TableFiles, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
 };
 
 pub const SNAPSHOTS_DIR: &str = "snapshots";
@@ -261,14 +261,14 @@ impl Snapshot {
     }
 
     /// Registers `persons`, `installations`, `events` and one `event_<Name>` table per event
-    /// definition in the session; `event_files` says how event tables find their files
+    /// definition in the session; `table_files` says how tables find their files
     /// (clusters need listed ones).
     pub async fn register(
         &self,
         ctx: &datafusion::prelude::SessionContext,
-        event_files: EventFiles,
+        table_files: TableFiles,
     ) -> Result<()> {
-        register::register(&self.manifest, &|rel| self.path(rel), ctx, event_files).await
+        register::register(&self.manifest, &|rel| self.path(rel), ctx, table_files).await
     }
 }
 

@@ -35,7 +35,7 @@ pub fn event_table(event: &str) -> String {
 
 /// How tables find their files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventFiles {
+pub enum TableFiles {
     /// From the manifest (`store::table`): no directory listing, and statistics of the
     /// scanned columns only, at planning.
     Manifest,
@@ -50,7 +50,7 @@ pub(super) async fn register(
     m: &Manifest,
     resolve: &dyn Fn(&str) -> PathBuf,
     ctx: &SessionContext,
-    event_files: EventFiles,
+    table_files: TableFiles,
 ) -> Result<()> {
     let cat = &m.catalog;
     let sorted = |cols: &[&str]| {
@@ -64,15 +64,15 @@ pub(super) async fn register(
                        schema: SchemaRef,
                        order: Vec<Vec<SortExpr>>|
      -> Result<Arc<dyn TableProvider>> {
-        Ok(match event_files {
-            EventFiles::Manifest => Arc::new(ManifestTable::new(
+        Ok(match table_files {
+            TableFiles::Manifest => Arc::new(ManifestTable::new(
                 schema,
                 files,
                 resolve,
                 order,
                 parquet_format(false),
             )),
-            EventFiles::Listed => {
+            TableFiles::Listed => {
                 let urls = files
                     .iter()
                     .map(|f| url(resolve(&f.path), false))
@@ -123,15 +123,15 @@ pub(super) async fn register(
         let files: Vec<&super::manifest::EventFile> =
             m.events.iter().filter(|e| e.event == def.name).collect();
         let table = |row_filter| -> Result<Arc<dyn TableProvider>> {
-            Ok(match event_files {
-                EventFiles::Manifest => Arc::new(ManifestTable::history(
+            Ok(match table_files {
+                TableFiles::Manifest => Arc::new(ManifestTable::history(
                     schema::event_schema(def),
                     &day.0,
                     &files,
                     resolve,
                     parquet_format(row_filter),
                 )),
-                EventFiles::Listed => listing_with(
+                TableFiles::Listed => listing_with(
                     row_filter,
                     roots.clone(),
                     schema::event_schema(def),

@@ -8,8 +8,8 @@
 //! key and keys never order two versions the wrong way round; they only tie versions that differ
 //! in saturated parts. A literal whose parts all stay below their saturation values therefore
 //! compares with any key exactly (see [`literal`]); the planner splits the text for the rare
-//! literal that does not. Texts that parsers could read differently (`1.2b`, ` 1.2`, `+1`) have
-//! no key, and writing one is refused: a catalog declares `sort_key` on a version attribute only
+//! literal that does not. Texts that parsers could read differently (`1.2b`, ` 1.2`, `+1`, a part
+//! past 2^63) have no key, and writing one is refused: a catalog declares `sort_key` on a version attribute only
 //! when the planner may compare keys alone.
 //!
 //! Snapshots written before this layout store exact `Decimal128(38, 0)` keys, nine decimal
@@ -108,7 +108,7 @@ pub(super) fn keys(column: &str, text: &StringArray) -> Result<ArrayRef, ArrowEr
             Some((_, Some(key))) => b.append_value(key),
             Some((v, None)) => {
                 return Err(ArrowError::InvalidArgumentError(format!(
-                    "version `{v}` of `{column}` has no sort key: parts must be digits only"
+                    "version `{v}` of `{column}` has no sort key: parts must be digits, each below 2^63"
                 )))
             }
         }
