@@ -107,14 +107,16 @@ struct Lowering<'a> {
     aggs: EventAggregates,
 }
 
-fn micros_of_date(d: NaiveDate) -> i64 {
+/// Midnight (UTC) of `d`, in microseconds since the epoch.
+pub(crate) fn micros_of_date(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)
         .expect("midnight")
         .and_utc()
         .timestamp_micros()
 }
 
-fn date_of(micros: i64) -> NaiveDate {
+/// The UTC date of a time in microseconds since the epoch.
+pub(crate) fn date_of(micros: i64) -> NaiveDate {
     DateTime::from_timestamp_micros(micros)
         .map(|t| t.date_naive())
         .unwrap_or(NaiveDate::MIN)

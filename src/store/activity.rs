@@ -117,29 +117,17 @@ pub fn month_column(event: &str, k: u32) -> String {
     format!("{}__count_month_{k}", event.to_ascii_lowercase())
 }
 
-fn month_start(micros: i64) -> chrono::NaiveDate {
-    let d = chrono::DateTime::from_timestamp_micros(micros)
-        .expect("time in range")
-        .date_naive();
-    d.with_day(1).expect("every month has a 1st")
-}
-
-fn micros_of(d: chrono::NaiveDate) -> i64 {
-    d.and_time(chrono::NaiveTime::MIN)
-        .and_utc()
-        .timestamp_micros()
-}
-
 /// `[from, to)` of month `k` of a summary made at `as_of`: 0 is the as-of's month up to the
 /// as-of, `k` ≥ 1 the `k`th whole calendar month before it.
 pub fn month_bounds(as_of: i64, k: u32) -> (i64, i64) {
-    let m0 = month_start(as_of);
+    use crate::plan::lower::{date_of, micros_of_date};
+    let m0 = date_of(as_of).with_day(1).expect("every month has a 1st");
     if k == 0 {
-        return (micros_of(m0), as_of);
+        return (micros_of_date(m0), as_of);
     }
     let start = m0 - chrono::Months::new(k);
     let end = m0 - chrono::Months::new(k - 1);
-    (micros_of(start), micros_of(end))
+    (micros_of_date(start), micros_of_date(end))
 }
 
 /// The months (see [`month_bounds`]) whose union is exactly `[from, to)`, if there are such:
@@ -188,41 +176,34 @@ struct Col {
 fn columns(catalog: &Catalog, extra: &SummaryColumns) -> Vec<Col> {
     let mut out = Vec::new();
     for e in &catalog.events {
-        let mut push = |stat: Stat, property: Option<&str>, days: Option<i64>, ty: DataType| {
-            out.push(Col {
-                name: column(&e.name, stat, property, days),
-                ty,
-                event: e.name.clone(),
-                stat,
-                property: property.map(str::to_string),
-                days,
-                value: None,
-                month: None,
-            })
+        let col = |stat: Stat, property: Option<&str>, days: Option<i64>, ty: DataType| Col {
+            name: column(&e.name, stat, property, days),
+            ty,
+            event: e.name.clone(),
+            stat,
+            property: property.map(str::to_string),
+            days,
+            value: None,
+            month: None,
         };
         for days in WINDOWS {
-            push(Stat::Count, None, days, DataType::Int64);
+            out.push(col(Stat::Count, None, days, DataType::Int64));
         }
         let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-        push(Stat::First, None, None, ts.clone());
-        push(Stat::Last, None, None, ts);
+        out.push(col(Stat::First, None, None, ts.clone()));
+        out.push(col(Stat::Last, None, None, ts));
         for p in e.properties.iter().filter(|p| p.ty == ValueType::Number) {
             for stat in [Stat::Sum, Stat::Min, Stat::Max, Stat::Avg] {
                 for days in WINDOWS {
-                    push(stat, Some(&p.column), days, DataType::Float64);
+                    out.push(col(stat, Some(&p.column), days, DataType::Float64));
                 }
             }
         }
         for k in (0..=extra.months).filter(|_| extra.months > 0) {
             out.push(Col {
                 name: month_column(&e.name, k),
-                ty: DataType::Int64,
-                event: e.name.clone(),
-                stat: Stat::Count,
-                property: None,
-                days: None,
-                value: None,
                 month: Some(k),
+                ..col(Stat::Count, None, None, DataType::Int64)
             });
         }
         for (property, list) in extra.values.get(&e.name).into_iter().flatten() {
@@ -230,13 +211,8 @@ fn columns(catalog: &Catalog, extra: &SummaryColumns) -> Vec<Col> {
                 for days in WINDOWS {
                     out.push(Col {
                         name: value_column(&e.name, property, i, days),
-                        ty: DataType::Int64,
-                        event: e.name.clone(),
-                        stat: Stat::Count,
-                        property: None,
-                        days,
                         value: Some((property.clone(), v.clone())),
-                        month: None,
+                        ..col(Stat::Count, None, days, DataType::Int64)
                     });
                 }
             }
