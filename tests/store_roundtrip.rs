@@ -490,3 +490,25 @@ async fn manifest_event_tables_read_what_listed_ones_read() {
     expected.sort();
     assert_eq!(files, expected);
 }
+
+/// A session starts with the persons and installations footers the open-time schema check
+/// parsed, cached under the file locations and sizes its scans look them up by, so planning
+/// does not parse them again.
+#[tokio::test]
+async fn sessions_start_with_the_footers_opening_read() {
+    let (ctx, snap) = session(common::shared_store()).await;
+    let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
+    let m = &snap.manifest;
+    for f in m.persons.iter().chain(&m.installations) {
+        let path = common::shared_store().join(&f.path);
+        let scanned = datafusion::datasource::listing::PartitionedFile::new(
+            path.to_string_lossy().trim_start_matches('/'),
+            f.bytes,
+        )
+        .object_meta;
+        let entry = cache
+            .get(&scanned.location)
+            .unwrap_or_else(|| panic!("{} is not cached", f.path));
+        assert!(entry.is_valid_for(&scanned), "{}", f.path);
+    }
+}

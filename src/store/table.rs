@@ -175,7 +175,7 @@ impl ManifestTable {
 }
 
 /// The object-store path of a local file: absolute, without the leading slash.
-fn local_path(path: &Path) -> String {
+pub(super) fn local_path(path: &Path) -> String {
     path.to_string_lossy().trim_start_matches('/').to_string()
 }
 
