@@ -409,6 +409,61 @@ fn integers_are_delta_encoded_and_strings_get_dictionaries() {
     assert!(dictionary.iter().any(|c| c == "platform"), "{dictionary:?}");
 }
 
+/// Every column has row-group statistics and an offset index (pages a scan can skip), but only
+/// the sort columns have page statistics: other columns' pages span unordered values, and their
+/// column index only cost parsing.
+#[test]
+fn only_sort_columns_have_page_statistics() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let store = common::shared_store();
+    let snap = Store::open(store).unwrap().snapshot(None).unwrap();
+    let m = &snap.manifest;
+    let files = [
+        (&m.persons[0], vec!["person_id"]),
+        (&m.installations[0], vec!["person_id", "installation_id"]),
+        (&m.events[0].file, vec!["person_id", "event_time"]),
+    ];
+    for (file, sorted) in files {
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(store.join(&file.path)).unwrap())
+                .unwrap();
+        let row_group = reader.metadata().row_group(0);
+        let sorting: Vec<String> = row_group
+            .sorting_columns()
+            .expect("files record their order")
+            .iter()
+            .map(|c| {
+                row_group
+                    .column(c.column_idx as usize)
+                    .column_path()
+                    .string()
+            })
+            .collect();
+        assert_eq!(sorting, sorted, "{}", file.path);
+        let mut indexed = Vec::new();
+        for chunk in row_group.columns() {
+            let name = chunk.column_path().string();
+            assert!(chunk.statistics().is_some(), "{}: {name}", file.path);
+            assert!(
+                chunk.offset_index_offset().is_some(),
+                "{}: {name}",
+                file.path
+            );
+            if chunk.column_index_offset().is_some() {
+                indexed.push(name);
+            }
+        }
+        indexed.sort();
+        let mut expected = sorted.clone();
+        expected.sort();
+        assert_eq!(
+            indexed, expected,
+            "{}: columns with page statistics",
+            file.path
+        );
+    }
+}
+
 /// Event tables built from the manifest prune periods exactly as listed ones do, and their
 /// scans name only the files of the periods asked for.
 #[tokio::test]

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -134,8 +134,14 @@ fn delta_encoded(field: &arrow::datatypes::Field) -> bool {
     matches!(field.data_type(), DataType::Int64 | DataType::Timestamp(..))
 }
 
-/// One Parquet file being written: snappy pages, page statistics, bounded row groups, and the
-/// sort order recorded in the footer.
+/// One Parquet file being written: snappy pages, bounded row groups, and the sort order recorded
+/// in the footer. Every column has row-group statistics and an offset index; only the sort
+/// columns have page statistics (the column index). Their pages hold narrow key ranges a join's
+/// key filter can skip, while any other column's pages span unordered values: their minima and
+/// maxima prune nothing, yet a scan whose predicate names the column parses the whole file's
+/// page index (a 90-day Purchase scan did, for `amount >= 50`, in each of 91 files). 1M-person
+/// store, interleaved medians of 7, one build on both stores: 06 20.5 → 16.6 ms, 08 13.0 → 11.3,
+/// 13 25.4 → 22.8, 15 34.5 → 31.5, the rest within noise.
 pub struct ParquetFile {
     local: PathBuf,
     store_path: String,
@@ -166,10 +172,17 @@ impl ParquetFile {
             .collect::<Vec<_>>();
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_sorting_columns((!sorting.is_empty()).then_some(sorting))
             .set_created_by(format!("audience {}", env!("CARGO_PKG_VERSION")));
-        for field in schema.fields() {
+        for (i, field) in schema.fields().iter().enumerate() {
+            if sorted_by.contains(&i) {
+                props = props.set_column_statistics_enabled(
+                    ColumnPath::from(field.name().as_str()),
+                    EnabledStatistics::Page,
+                );
+            }
             if delta_encoded(field) {
                 let column = ColumnPath::from(field.name().as_str());
                 props = props
