@@ -567,3 +567,51 @@ async fn sessions_start_with_the_footers_opening_read() {
         assert!(entry.is_valid_for(&scanned), "{}", f.path);
     }
 }
+
+/// Planning reads footers for statistics but leaves the page index to the scans that can use
+/// it: after planning scans whose predicates name columns with a page index, the cached
+/// metadata has none.
+#[tokio::test]
+async fn planning_leaves_the_page_index_unread() {
+    use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+    let (ctx, snap) = session(common::shared_store()).await;
+    for sql in [
+        "SELECT count(*) FROM installations WHERE person_id > 5",
+        "SELECT count(*) FROM persons WHERE person_id > 5",
+        "SELECT count(*) FROM event_AppLaunch WHERE person_id > 5",
+    ] {
+        let df = ctx.sql(sql).await.unwrap();
+        df.create_physical_plan().await.unwrap();
+    }
+    let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
+    let m = &snap.manifest;
+    let launches = m.events.iter().filter(|e| e.event == "AppLaunch");
+    let mut checked = 0;
+    for f in m
+        .persons
+        .iter()
+        .chain(&m.installations)
+        .chain(launches.map(|e| &e.file))
+    {
+        let path = common::shared_store().join(&f.path);
+        let location = datafusion::datasource::listing::PartitionedFile::new(
+            path.to_string_lossy().trim_start_matches('/'),
+            f.bytes,
+        )
+        .object_meta
+        .location;
+        let entry = cache
+            .get(&location)
+            .unwrap_or_else(|| panic!("{} is not cached", f.path));
+        let metadata = entry
+            .file_metadata
+            .as_any()
+            .downcast_ref::<CachedParquetMetaData>()
+            .expect("Parquet metadata")
+            .parquet_metadata();
+        assert!(metadata.column_index().is_none(), "{}", f.path);
+        assert!(metadata.offset_index().is_none(), "{}", f.path);
+        checked += 1;
+    }
+    assert!(checked > 2, "{checked} files");
+}

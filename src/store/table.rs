@@ -41,6 +41,7 @@ use datafusion::physical_expr::create_ordering;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
+use parquet::file::metadata::PageIndexPolicy;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -248,8 +249,14 @@ impl TableProvider for ManifestTable {
                 let (store, cache) = (store.clone(), cache.clone());
                 let (projected, projected_schema) = (&projected, &projected_schema);
                 async move {
+                    // Statistics need the footer only. Given a cache, DataFusion would also
+                    // load the page index here, whether or not the scan's predicates can use
+                    // it; scans load it themselves when they can. Interleaved medians of 7 on
+                    // the 1M-person store: 03 32.1 -> 28.4 ms, 05 23.2 -> 20.5, 07 38.2 -> 33.9,
+                    // 09 22.8 -> 19.1, 12 39.5 -> 31.7, 14 24.3 -> 20.3, the rest 0-3 ms.
                     let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
                         .with_file_metadata_cache(Some(cache))
+                        .with_page_index_policy(Some(PageIndexPolicy::Skip))
                         .fetch_metadata()
                         .await?;
                     let some = DFParquetMetadata::statistics_from_parquet_metadata(
