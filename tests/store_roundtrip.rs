@@ -409,8 +409,8 @@ fn integers_are_delta_encoded_and_strings_get_dictionaries() {
     assert!(dictionary.iter().any(|c| c == "platform"), "{dictionary:?}");
 }
 
-/// Every column has row-group statistics and an offset index (pages a scan can skip), but only
-/// the sort columns have page statistics: other columns' pages span unordered values, and their
+/// Every column has row-group statistics and an offset index (pages a scan can skip), and none
+/// a bloom filter, but only the sort columns have page statistics: other columns' pages span unordered values, and their
 /// column index only cost parsing.
 #[test]
 fn only_sort_columns_have_page_statistics() {

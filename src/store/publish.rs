@@ -135,13 +135,14 @@ fn delta_encoded(field: &arrow::datatypes::Field) -> bool {
 }
 
 /// One Parquet file being written: snappy pages, bounded row groups, and the sort order recorded
-/// in the footer. Every column has row-group statistics and an offset index; only the sort
-/// columns have page statistics (the column index). Their pages hold narrow key ranges a join's
-/// key filter can skip, while any other column's pages span unordered values: their minima and
-/// maxima prune nothing, yet a scan whose predicate names the column parses the whole file's
-/// page index (a 90-day Purchase scan did, for `amount >= 50`, in each of 91 files). 1M-person
-/// store, interleaved medians of 7, one build on both stores: 06 20.5 → 16.6 ms, 08 13.0 → 11.3,
-/// 13 25.4 → 22.8, 15 34.5 → 31.5, the rest within noise.
+/// in the footer. Every column has row-group statistics and an offset index, none a bloom filter
+/// (keys are joined, not looked up); only the sort columns have page statistics (the column
+/// index). Their pages hold narrow key ranges a join's key filter can skip, while any other
+/// column's pages span unordered values: their minima and maxima prune nothing, yet a scan whose
+/// predicate names the column parses the whole file's page index (a 90-day Purchase scan did,
+/// for `amount >= 50`, in each of 91 files). 1M-person store, interleaved medians of 7, one build
+/// on both stores: 06 20.5 → 16.6 ms, 08 13.0 → 11.3, 13 25.4 → 22.8, 15 34.5 → 31.5, the rest
+/// within noise.
 pub struct ParquetFile {
     local: PathBuf,
     store_path: String,
