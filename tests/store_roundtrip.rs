@@ -357,13 +357,22 @@ fn generation_is_deterministic_for_a_seed() {
 
 use audience::generate::GenerateOptions;
 
+/// The footer of a snapshot file.
+fn footer(
+    store: &std::path::Path,
+    file: &audience::store::manifest::DataFile,
+) -> parquet::file::metadata::ParquetMetaData {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(store.join(&file.path)).unwrap();
+    SerializedFileReader::new(file).unwrap().metadata().clone()
+}
+
 /// 64-bit integers (keys, times, counts) are written delta-encoded and uncompressed, strings
 /// with dictionaries: a dictionary of (nearly) unique keys only fills up, and plain pages of
 /// keys decode ten times slower after snappy.
 #[test]
 fn integers_are_delta_encoded_and_strings_get_dictionaries() {
     use parquet::basic::{Compression, Encoding, Type};
-    use parquet::file::reader::{FileReader, SerializedFileReader};
     let store = common::shared_store();
     let snap = Store::open(store).unwrap().snapshot(None).unwrap();
     let m = &snap.manifest;
@@ -375,10 +384,8 @@ fn integers_are_delta_encoded_and_strings_get_dictionaries() {
     ];
     let (mut delta, mut dictionary) = (Vec::new(), Vec::new());
     for file in files {
-        let reader =
-            SerializedFileReader::new(std::fs::File::open(store.join(&file.path)).unwrap())
-                .unwrap();
-        let row_group = reader.metadata().row_group(0);
+        let footer = footer(store, file);
+        let row_group = footer.row_group(0);
         for chunk in row_group.columns() {
             let name = chunk.column_path().string();
             let has_dictionary = chunk.dictionary_page_offset().is_some();
@@ -410,11 +417,10 @@ fn integers_are_delta_encoded_and_strings_get_dictionaries() {
 }
 
 /// Every column has row-group statistics and an offset index (pages a scan can skip), and none
-/// a bloom filter, but only the sort columns have page statistics: other columns' pages span unordered values, and their
-/// column index only cost parsing.
+/// a bloom filter, but only the sort columns have page statistics: other columns' pages span
+/// unordered values, and their column index only cost parsing.
 #[test]
 fn only_sort_columns_have_page_statistics() {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
     let store = common::shared_store();
     let snap = Store::open(store).unwrap().snapshot(None).unwrap();
     let m = &snap.manifest;
@@ -424,10 +430,8 @@ fn only_sort_columns_have_page_statistics() {
         (&m.events[0].file, vec!["person_id", "event_time"]),
     ];
     for (file, sorted) in files {
-        let reader =
-            SerializedFileReader::new(std::fs::File::open(store.join(&file.path)).unwrap())
-                .unwrap();
-        let row_group = reader.metadata().row_group(0);
+        let footer = footer(store, file);
+        let row_group = footer.row_group(0);
         let sorting: Vec<String> = row_group
             .sorting_columns()
             .expect("files record their order")
