@@ -572,6 +572,31 @@ async fn sessions_start_with_the_footers_opening_read() {
     }
 }
 
+/// Persons and installations scans never load the page index, not even for a predicate on
+/// the key that has one (`store::register::parquet_format`); event scans still prune pages.
+#[tokio::test]
+async fn persons_and_installations_scans_leave_the_page_index_unread() {
+    let (ctx, _) = session(common::shared_store()).await;
+    assert_eq!(pages_checked(&ctx, "persons").await, 0);
+    assert_eq!(pages_checked(&ctx, "installations").await, 0);
+    assert!(pages_checked(&ctx, "event_AppLaunch").await > 0);
+}
+
+/// Pages a scan of `table` for one person checked against the page index, from its metrics.
+async fn pages_checked(ctx: &datafusion::prelude::SessionContext, table: &str) -> u64 {
+    let sql = format!("EXPLAIN ANALYZE SELECT count(*) FROM {table} WHERE person_id = 5");
+    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    let metric = "page_index_pages_pruned=";
+    let at = text
+        .find(metric)
+        .unwrap_or_else(|| panic!("{table}: {text}"));
+    let rest = &text[at + metric.len()..];
+    rest[..rest.find(' ').unwrap()].parse().unwrap()
+}
+
 /// Planning reads footers for statistics but leaves the page index to the scans that can use
 /// it: after planning scans whose predicates name columns with a page index, the cached
 /// metadata has none.
