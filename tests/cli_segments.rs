@@ -44,6 +44,45 @@ fn count_prints_the_audience_size() {
     assert_ne!(earlier, n);
 }
 
+/// `--timings` splits the query into its phases, which add up to no more than the query, and
+/// leaves stdout to the count.
+#[test]
+fn count_timings_split_the_query_into_phases() {
+    let out = audience()
+        .args(["count", "--timings", SEG])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let n: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n > 100, "{n}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let field = |name: &str| -> f64 {
+        let key = format!("{name}=");
+        let at = stderr
+            .find(&key)
+            .unwrap_or_else(|| panic!("{name}: {stderr}"));
+        let rest = &stderr[at + key.len()..];
+        let end = rest
+            .find(|c: char| c != '.' && !c.is_ascii_digit())
+            .unwrap();
+        rest[..end].parse().unwrap()
+    };
+    let phases: f64 = ["plan_ms", "optimize_ms", "physical_ms", "execute_ms"]
+        .iter()
+        .map(|f| field(f))
+        .sum();
+    assert!(
+        field("open_ms") > 0.0 && field("execute_ms") > 0.0,
+        "{stderr}"
+    );
+    // Each figure is rounded to 0.1 ms.
+    assert!(phases <= field("query_ms") + 0.25, "{stderr}");
+}
+
 #[test]
 fn segment_errors_exit_1_with_a_caret_and_a_suggestion() {
     audience()

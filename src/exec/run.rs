@@ -1,7 +1,7 @@
 //! Running a LogicalPlan: counting, streaming rows, explaining.
 
 use crate::error::Result;
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::count;
@@ -10,14 +10,47 @@ use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{displayable, SendableRecordBatchStream};
 use datafusion::prelude::lit;
 use datafusion::prelude::SessionContext;
+use std::time::{Duration, Instant};
 
 /// Number of rows the plan returns (computed by DataFusion, never by collecting the rows).
 pub async fn count_rows(ctx: &SessionContext, plan: LogicalPlan) -> Result<u64> {
-    let df = DataFrame::new(ctx.state(), counted(ctx, plan)?);
-    let batches: Vec<RecordBatch> = df.collect().await?;
-    Ok(batches
+    Ok(count_rows_timed(ctx, plan).await?.0)
+}
+
+/// Where a query's time went after the segment was planned, for `count --timings`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Phases {
+    /// DataFusion's logical optimizer.
+    pub optimize: Duration,
+    /// Physical planning: reading footers for statistics, the physical optimizer.
+    pub physical: Duration,
+    /// Running the physical plan.
+    pub execute: Duration,
+}
+
+/// [`count_rows`], with the time of each phase. The phases are those of `DataFrame::collect`,
+/// run one by one.
+pub async fn count_rows_timed(ctx: &SessionContext, plan: LogicalPlan) -> Result<(u64, Phases)> {
+    let state = ctx.state();
+    let started = Instant::now();
+    let optimized = state.optimize(&counted(ctx, plan)?)?;
+    let optimized_at = Instant::now();
+    // Not `state.create_physical_plan`, which would optimize again.
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await?;
+    let planned_at = Instant::now();
+    let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?;
+    let phases = Phases {
+        optimize: optimized_at - started,
+        physical: planned_at - optimized_at,
+        execute: planned_at.elapsed(),
+    };
+    let n = batches
         .first()
-        .map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as u64)
+        .map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as u64;
+    Ok((n, phases))
 }
 
 /// The plan counting `plan`'s rows: one row, `n`.
