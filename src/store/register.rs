@@ -77,7 +77,7 @@ pub(super) async fn register(
                     .iter()
                     .map(|f| url(resolve(&f.path), false))
                     .collect::<Result<Vec<_>>>()?;
-                listing_with(false, false, urls, schema, vec![], order)?
+                listing(false, false, urls, schema, vec![], order)?
             }
         })
     };
@@ -131,7 +131,7 @@ pub(super) async fn register(
                     resolve,
                     parquet_format(row_filter, true),
                 )),
-                TableFiles::Listed => listing_with(
+                TableFiles::Listed => listing(
                     row_filter,
                     true,
                     roots.clone(),
@@ -150,6 +150,8 @@ pub(super) async fn register(
         .map(|r| url(resolve(r), true))
         .collect::<Result<Vec<_>>>()?;
     let all = listing(
+        false,
+        true,
         roots,
         schema::common_event_schema(),
         vec![(EVENT_PARTITION.to_string(), DataType::Utf8), day],
@@ -196,19 +198,10 @@ fn url(path: PathBuf, dir: bool) -> Result<ListingTableUrl> {
     Ok(ListingTableUrl::parse(path)?)
 }
 
-fn listing(
-    urls: Vec<ListingTableUrl>,
-    file_schema: SchemaRef,
-    partitions: Vec<(String, DataType)>,
-    order: Vec<Vec<SortExpr>>,
-) -> Result<Arc<ListingTable>> {
-    listing_with(false, true, urls, file_schema, partitions, order)
-}
-
 /// A Parquet listing table; `row_filter` turns on filtering inside the reader for its scans
 /// (the table's own option, which DataFusion ORs with the session's; it travels with the
 /// plan to a cluster), `page_index` as in [`parquet_format`].
-fn listing_with(
+fn listing(
     row_filter: bool,
     page_index: bool,
     urls: Vec<ListingTableUrl>,
