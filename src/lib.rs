@@ -12,6 +12,8 @@
 //! - [`export`]: streaming, atomic audience files (CSV, JSON lines, Parquet);
 //! - [`cli`]: the `audience` command.
 
+pub mod app;
+pub mod base;
 pub mod catalog;
 pub mod check;
 pub mod cli;

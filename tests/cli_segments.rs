@@ -121,11 +121,44 @@ fn data_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("/nonexistent.seg"));
+}
+
+#[test]
+fn request_mistakes_exit_1() {
     audience()
         .args(["query", "--columns", "nope", "identified"])
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("unknown attribute `nope`"));
+    audience()
+        .args([
+            "query",
+            "--target",
+            "persons",
+            "--columns",
+            "platform",
+            "identified",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`platform` is an installation attribute",
+        ));
+    audience()
+        .args([
+            "export",
+            "identified",
+            "--channel",
+            "push",
+            "--target",
+            "persons",
+        ])
+        .args(["--out", "/tmp/never-written.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the push channel exports installations, not persons",
+        ));
 }
 
 #[test]

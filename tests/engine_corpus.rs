@@ -249,8 +249,8 @@ async fn value_and_month_counts_of_the_summary_match_raw_events() {
 async fn version_keys_of_both_layouts_compare_like_the_texts() {
     use arrow::array::{Array, AsArray, Decimal128Array, RecordBatch};
     use arrow::datatypes::{DataType, Field, Schema};
+    use audience::base::version::{literal_key, parts as version_parts, LiteralKey};
     use audience::catalog::VersionKey;
-    use audience::plan::derived::version_parts;
     use audience::store::{manifest::Manifest, version_key};
     use std::sync::Arc;
 
@@ -302,15 +302,12 @@ async fn version_keys_of_both_layouts_compare_like_the_texts() {
                     let keys: Decimal128Array = text
                         .iter()
                         .map(|v| {
-                            v.map(|v| {
-                                match version_key::literal(VersionKey::Decimal, &version_parts(v)) {
-                                    Some(datafusion::scalar::ScalarValue::Decimal128(
-                                        Some(k),
-                                        ..,
-                                    )) => k,
+                            v.map(
+                                |v| match literal_key(VersionKey::Decimal, &version_parts(v)) {
+                                    Some(LiteralKey::Decimal(k)) => k,
                                     other => panic!("{v}: {other:?}"),
-                                }
-                            })
+                                },
+                            )
                         })
                         .collect();
                     Arc::new(keys.with_precision_and_scale(38, 0).unwrap()) as Arc<dyn Array>

@@ -4,8 +4,8 @@
 use audience::catalog::Catalog;
 use audience::check::{compile, NoSavedSegments};
 use audience::plan::{plan_segment, PlanOptions, TableSources, Target};
-use audience::store::activity::{SummaryColumns, SummaryValues};
 use audience::store::manifest::Partitioning;
+use audience::store::summary::{SummaryColumns, SummaryValues};
 use datafusion::prelude::SessionContext;
 
 fn plan(src: &str, target: Target) -> String {

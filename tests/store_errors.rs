@@ -224,7 +224,7 @@ fn generate_rejects_bad_arguments() {
         .args(["generate", "--persons", "0", "--out"])
         .arg(dir.path().join("s"))
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("--persons must be at least 1"));
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();

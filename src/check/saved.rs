@@ -1,7 +1,16 @@
-//! Saved segments: `segment("name")` refers to `name.seg` in a segments directory.
+//! Saved segments: `segment("name")` refers to `name.seg` in a segments directory. The checker
+//! inlines them (checking each once per reference), detecting cycles and bounding fan-out.
 
+use super::typed::TPred;
+use super::{Checker, Ctx};
+use crate::catalog::names::suggest;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::syntax::ast::Span;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// At most this many saved-segment references are inlined into one segment.
+pub const MAX_SAVED_EXPANSIONS: usize = 256;
 
 pub trait SavedSegments {
     /// The text of a saved segment: `None` if there is none of that name, `Err` if it cannot be read.
@@ -69,5 +78,134 @@ impl SavedSegments for SegmentDir {
             .collect();
         names.sort();
         names
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn saved_segment(&mut self, name: &str, span: Span, ctx: Ctx) -> TPred {
+        if ctx.is_some() {
+            self.error(
+                Code::NestedFunction,
+                span,
+                "segment(…) cannot be used inside `where`",
+            );
+            return TPred::Const(false);
+        }
+        if let Some(pos) = self.stack.iter().position(|n| n == name) {
+            let mut cycle = self.stack[pos..].to_vec();
+            cycle.push(name.to_string());
+            let message = format!(
+                "saved segments refer to each other in a cycle: {}",
+                cycle.join(" → ")
+            );
+            return self.graph_failure(Diagnostic::error(Code::SavedSegmentCycle, span, message));
+        }
+        if self.expansions >= MAX_SAVED_EXPANSIONS {
+            let d = Diagnostic::error(
+                Code::TooManyExpansions,
+                span,
+                format!("saved segments expand to more than {MAX_SAVED_EXPANSIONS} references"),
+            )
+            .with_hint(
+                "saved segments that use other saved segments several times multiply; \
+                 simplify them",
+            );
+            return self.graph_failure(d);
+        }
+        self.expansions += 1;
+        let text = match self.saved.load(name) {
+            None => {
+                let names = self.saved.names();
+                let msg = format!("there is no saved segment named `{name}`");
+                let close = (!name.is_empty())
+                    .then(|| suggest(name, names.iter().map(String::as_str)))
+                    .flatten();
+                match close {
+                    Some(s) => self.error_hint(
+                        Code::UnknownSavedSegment,
+                        span,
+                        msg,
+                        format!("did you mean segment(\"{s}\")?"),
+                    ),
+                    None if names.is_empty() => self.error_hint(
+                        Code::UnknownSavedSegment,
+                        span,
+                        msg,
+                        "saved segments are the .seg files of the store's segments directory",
+                    ),
+                    None => self.error_hint(
+                        Code::UnknownSavedSegment,
+                        span,
+                        msg,
+                        format!("saved segments: {}", names.join(", ")),
+                    ),
+                }
+                return TPred::Const(false);
+            }
+            Some(Err(e)) => {
+                self.error(
+                    Code::UnreadableSavedSegment,
+                    span,
+                    format!("cannot read saved segment `{name}`: {e}"),
+                );
+                return TPred::Const(false);
+            }
+            Some(Ok(text)) => text,
+        };
+        let mut graph_error = None;
+        let inner = crate::syntax::parse(&text).and_then(|seg| {
+            let mut sub = Checker {
+                catalog: self.catalog,
+                saved: self.saved,
+                errors: vec![],
+                stack: self.stack.clone(),
+                expansions: self.expansions,
+                graph_error: None,
+            };
+            sub.stack.push(name.to_string());
+            let root = sub.pred(&seg.root, None);
+            self.expansions = sub.expansions;
+            graph_error = sub.graph_error.take();
+            if sub.errors.is_empty() {
+                Ok(root)
+            } else {
+                Err(Diagnostics(sub.errors))
+            }
+        });
+        match inner {
+            Ok(body) => TPred::Saved {
+                name: name.to_string(),
+                body: Box::new(body),
+            },
+            Err(_) if graph_error.is_some() => {
+                let mut d = graph_error.expect("checked");
+                d.span = span;
+                self.graph_failure(d)
+            }
+            Err(d) => {
+                let first = &d.0[0];
+                let (line, col) = Diagnostics::line_col(&text, first.span.start);
+                let more = if d.0.len() > 1 {
+                    format!(" (and {} more)", d.0.len() - 1)
+                } else {
+                    String::new()
+                };
+                self.error(
+                    Code::SavedSegmentErrors,
+                    span,
+                    format!(
+                        "saved segment `{name}` has errors: {name}.seg:{line}:{col}: {}{more}",
+                        first.message
+                    ),
+                );
+                TPred::Const(false)
+            }
+        }
+    }
+
+    pub(super) fn graph_failure(&mut self, d: Diagnostic) -> TPred {
+        self.errors.push(d.clone());
+        self.graph_error = Some(d);
+        TPred::Const(false)
     }
 }

@@ -201,21 +201,7 @@ impl fmt::Display for TimeBound {
     }
 }
 
-/// Microseconds as the largest exact units: `30d`, `1d12h`, `90s`.
-pub fn duration(us: i64) -> String {
-    let mut secs = us / 1_000_000;
-    if secs == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            out.push_str(&format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    out
-}
+use crate::base::time::format_duration as duration;
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

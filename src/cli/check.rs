@@ -1,74 +1,71 @@
-use super::segment_arg::{compile_segment, read_segment, render};
-use super::{Cli, Failure, OutputFormat};
+//! `audience check` and `audience fmt`: the language front end alone.
+
+use super::output::print;
+use super::values::OutputFormat;
+use super::Cli;
+use crate::app::{SegmentSource, Segments};
+use crate::error::{Error, Result};
 use crate::store::Store;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The segment: its text, `@file.seg`, or a saved segment's name (with --segments).
+    /// The segment: its text, `@file.seg`, `@-` (stdin), or a saved segment's name.
     segment: Option<String>,
     /// Read the segment from a file.
     #[arg(long, conflicts_with = "segment")]
-    file: Option<std::path::PathBuf>,
-    /// Directory of saved segments (`name.seg`) that segment("name") refers to.
+    file: Option<PathBuf>,
+    /// Directory of saved segments (`name.seg`) that segment("name") refers to (default: the
+    /// store's segments/).
     #[arg(long)]
-    segments: Option<std::path::PathBuf>,
+    segments: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
 }
 
 fn source(
-    args_segment: &Option<String>,
-    file: &Option<std::path::PathBuf>,
-    segments: Option<&std::path::PathBuf>,
-) -> Result<super::segment_arg::SegmentSource, Failure> {
-    match (args_segment, file) {
-        (_, Some(f)) => Ok(read_segment(&format!("@{}", f.display()), None)?),
-        (Some(s), None) => Ok(read_segment(s, segments)?),
-        (None, None) => Err(Failure::Error(crate::error::Error::Usage(
-            "give a SEGMENT or --file F.seg".into(),
-        ))),
+    segment: &Option<String>,
+    file: &Option<PathBuf>,
+    segments: &Segments,
+) -> Result<SegmentSource> {
+    match (segment, file) {
+        (_, Some(f)) => segments.read_arg(&format!("@{}", f.display())),
+        (Some(s), None) => segments.read_arg(s),
+        (None, None) => Err(Error::Invalid("give a SEGMENT or --file F.seg".into())),
     }
 }
 
 /// `audience check`: diagnostics, or the resolved segment with canonical names.
-pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<(), Failure> {
-    let src = source(&args.segment, &args.file, args.segments.as_ref())?;
+pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
+    let segments = match &args.segments {
+        Some(dir) => Segments::at(dir.clone()),
+        None => Segments::of_store(&cli.store_dir()),
+    };
+    let src = source(&args.segment, &args.file, &segments)?;
     let snapshot = Store::open(cli.store_dir())?.snapshot(cli.snapshot.as_deref())?;
     let json = args.format == OutputFormat::Json;
-    let typed = compile_segment(
-        &src,
-        &snapshot.manifest.catalog,
-        args.segments.as_ref(),
-        json,
-    )
-    .map_err(|e| Failure::Segment(e.rendered))?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "ok": true, "resolved": typed.root.to_string() })
-        );
+    let typed = crate::check::compile(&src.text, &snapshot.manifest.catalog, &segments.saved())
+        .map_err(|d| Error::segment(&src.name, &src.text, d))?;
+    let out = if json {
+        serde_json::json!({ "ok": true, "resolved": typed.root.to_string() }).to_string()
     } else {
-        println!("{}", typed.root);
-    }
-    Ok(())
+        typed.root.to_string()
+    };
+    print(format!("{out}\n").as_bytes())
 }
 
 #[derive(Debug, clap::Args)]
 pub struct FmtArgs {
-    /// The segment: its text or `@file.seg`.
+    /// The segment: its text, `@file.seg` or `@-` (stdin).
     segment: Option<String>,
     #[arg(long, conflicts_with = "segment")]
-    file: Option<std::path::PathBuf>,
+    file: Option<PathBuf>,
 }
 
 /// `audience fmt`: the canonical form (needs no store: it is syntax only).
-pub fn run_fmt(_cli: &Cli, args: &FmtArgs) -> Result<(), Failure> {
-    let src = source(&args.segment, &args.file, None)?;
-    match crate::syntax::parse(&src.text) {
-        Ok(seg) => {
-            println!("{seg}");
-            Ok(())
-        }
-        Err(d) => Err(Failure::Segment(render(&d, &src, false))),
-    }
+pub fn run_fmt(args: &FmtArgs) -> Result<()> {
+    let src = source(&args.segment, &args.file, &Segments::at(PathBuf::new()))?;
+    let seg =
+        crate::syntax::parse(&src.text).map_err(|d| Error::segment(&src.name, &src.text, d))?;
+    print(format!("{seg}\n").as_bytes())
 }

@@ -70,7 +70,7 @@ pub fn run(command: &Command) -> Result<()> {
 }
 
 fn ballista_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Usage(format!("{what}: {e}"))
+    Error::Unavailable(format!("{what}: {e}"))
 }
 
 #[cfg(feature = "cluster")]
@@ -91,7 +91,7 @@ mod serve {
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())
-            .ok_or_else(|| Error::Usage(format!("--bind: cannot resolve `{host}`")))
+            .ok_or_else(|| Error::Invalid(format!("--bind: cannot resolve `{host}`")))
     }
 
     pub async fn scheduler(args: &SchedulerArgs) -> Result<()> {
@@ -117,7 +117,7 @@ mod serve {
 
     pub async fn executor(args: &ExecutorArgs) -> Result<()> {
         if args.threads == Some(0) {
-            return Err(Error::Usage("--threads must be at least 1".into()));
+            return Err(Error::Invalid("--threads must be at least 1".into()));
         }
         let defaults = ExecutorProcessConfig::default();
         let config = ExecutorProcessConfig {

@@ -1,5 +1,6 @@
-use super::{parse_time, Cli};
-use crate::error::Result;
+use super::output::print;
+use super::parse_time;
+use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateOptions};
 use crate::store::manifest::Partitioning;
 use chrono::{DateTime, Utc};
@@ -41,7 +42,16 @@ enum PartitionArg {
     Month,
 }
 
-pub fn run(_cli: &Cli, args: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
+    if args.persons == 0 {
+        return Err(Error::Invalid("--persons must be at least 1".into()));
+    }
+    if !(1..=3660).contains(&args.days) {
+        return Err(Error::Invalid("--days must be between 1 and 3660".into()));
+    }
+    if args.threads == Some(0) {
+        return Err(Error::Invalid("--threads must be at least 1".into()));
+    }
     let as_of = args.as_of.unwrap_or_else(|| {
         Utc::now()
             .date_naive()
@@ -49,6 +59,11 @@ pub fn run(_cli: &Cli, args: &Args) -> Result<()> {
             .expect("midnight exists")
             .and_utc()
     });
+    if args.threads == Some(0) {
+        return Err(crate::error::Error::Invalid(
+            "--threads must be at least 1".into(),
+        ));
+    }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -79,6 +94,5 @@ pub fn run(_cli: &Cli, args: &Args) -> Result<()> {
         c.events,
         g.manifest.events.len()
     );
-    println!("{}", g.snapshot_id);
-    Ok(())
+    print(format!("{}\n", g.snapshot_id).as_bytes())
 }

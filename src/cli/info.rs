@@ -1,4 +1,6 @@
-use super::{Cli, OutputFormat};
+use super::output::print;
+use super::values::OutputFormat;
+use super::Cli;
 use crate::catalog::{AttributeDef, Entity};
 use crate::error::Result;
 use crate::store::{Snapshot, Store};
@@ -21,14 +23,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
         snapshot.verify_event_files()?;
     }
     let all = store.snapshot_ids()?;
-    match args.format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json(&snapshot, &all)).expect("serializable")
-        ),
-        OutputFormat::Text => print!("{}", text(&snapshot, &all)),
-    }
-    Ok(())
+    let out = match args.format {
+        OutputFormat::Json => format!("{:#}\n", json(&snapshot, &all)),
+        OutputFormat::Text => text(&snapshot, &all),
+    };
+    print(out.as_bytes())
 }
 
 fn event_rows(s: &Snapshot) -> BTreeMap<&str, (u64, usize)> {

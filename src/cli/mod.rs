@@ -1,17 +1,19 @@
-//! The `audience` command line: one subcommand per job; data on stdout, diagnostics and progress
-//! on stderr; exit 0 ok, 1 segment error, 2 data/IO/usage error.
+//! The `audience` command line: argument parsing and printing around the application layer
+//! (`app`). One subcommand per job; data on stdout, diagnostics and progress on stderr; exit 0
+//! ok, 1 the user's mistake (the segment or the request), 2 data, I/O, engine or command-line
+//! syntax errors, 3 a bug.
 
-mod audience;
 mod check;
 mod cluster;
 mod generate;
 mod info;
-pub mod segment_arg;
+mod output;
+mod segment;
 mod sql;
+mod values;
 
 use crate::error::{Error, Result};
-use chrono::{DateTime, NaiveDate, Utc};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ pub struct Cli {
     /// Snapshot id (default: the latest).
     #[arg(long, global = true)]
     pub snapshot: Option<String>,
+    /// Errors and diagnostics as JSON on stderr.
+    #[arg(long, global = true)]
+    pub json_errors: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,13 +44,13 @@ pub enum Command {
     /// Print a snapshot's catalog and row counts.
     Info(info::Args),
     /// Count a segment's audience.
-    Count(audience::CountArgs),
-    /// Preview a segment's audience (table on a terminal, CSV or JSON lines otherwise).
-    Query(audience::QueryArgs),
+    Count(segment::CountArgs),
+    /// Preview a segment's audience (table on a terminal, CSV otherwise).
+    Query(segment::QueryArgs),
     /// Export a segment's audience to a file (CSV, JSON lines, Parquet), atomically.
-    Export(audience::ExportArgs),
+    Export(segment::ExportArgs),
     /// Print the logical and physical plans of a segment (--analyze: with run metrics).
-    Explain(audience::ExplainArgs),
+    Explain(segment::ExplainArgs),
     /// Check a segment: print its diagnostics, or the resolved segment.
     Check(check::CheckArgs),
     /// Print a segment in canonical form.
@@ -55,25 +60,6 @@ pub enum Command {
     /// Start a node of an Apache DataFusion Ballista cluster (builds with the `cluster` feature).
     #[command(subcommand)]
     Cluster(cluster::Command),
-}
-
-/// How a command failed: a segment error (exit 1, already rendered) or anything else (exit 2).
-#[derive(Debug)]
-pub enum Failure {
-    Segment(String),
-    Error(Error),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Error(e)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
 }
 
 impl Cli {
@@ -96,52 +82,36 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Segment(rendered)) => {
-            eprint!("{rendered}");
-            if !rendered.ends_with('\n') {
-                eprintln!();
-            }
-            ExitCode::from(1)
-        }
-        Err(Failure::Error(e)) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+        Err(e) => {
+            eprint!("{}", output::error_report(&e, cli.json_errors));
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Failure> {
+fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
-        Command::Generate(args) => Ok(generate::run(cli, args)?),
-        Command::Info(args) => Ok(info::run(cli, args)?),
-        Command::Count(args) => audience::count(cli, args),
-        Command::Query(args) => audience::query(cli, args),
-        Command::Export(args) => audience::export(cli, args),
-        Command::Explain(args) => audience::explain(cli, args),
+        Command::Generate(args) => generate::run(args),
+        Command::Info(args) => info::run(cli, args),
+        Command::Count(args) => segment::count(cli, args),
+        Command::Query(args) => segment::query(cli, args),
+        Command::Export(args) => segment::export(cli, args),
+        Command::Explain(args) => segment::explain(cli, args),
         Command::Check(args) => check::run_check(cli, args),
-        Command::Fmt(args) => check::run_fmt(cli, args),
-        Command::Sql(args) => Ok(sql::run(cli, args)?),
-        Command::Cluster(command) => Ok(cluster::run(command)?),
+        Command::Fmt(args) => check::run_fmt(args),
+        Command::Sql(args) => sql::run(cli, args),
+        Command::Cluster(command) => cluster::run(command),
     }
 }
 
-/// `2026-11-01` (midnight UTC) or an RFC 3339 timestamp.
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            format!(
-                "`{s}` is not a date (2026-11-01) or an RFC 3339 timestamp (2026-11-01T10:00:00Z)"
-            )
-        })
+/// A date or timestamp as segments write them, for `--as-of`.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::syntax::parse_time(s)
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
 }

@@ -1,3 +1,4 @@
+use super::output::print;
 use super::{tokio_runtime, Cli};
 use crate::error::Result;
 use crate::exec::{open_session, SessionOptions};
@@ -39,7 +40,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
                 ms(opened, Instant::now())
             );
         }
-        println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
-        Ok(())
+        let table = arrow::util::pretty::pretty_format_batches(&batches)?;
+        print(format!("{table}\n").as_bytes())
     })
 }

@@ -74,7 +74,7 @@ pub enum Cluster {
 
 /// The error for `--cluster` in a build without the feature.
 pub fn not_built() -> Error {
-    Error::Usage(
+    Error::Unavailable(
         "this audience was built without cluster support: rebuild with \
          `cargo build --release --features cluster`"
             .into(),
@@ -106,11 +106,11 @@ async fn reachable(url: &ClusterUrl) -> Result<()> {
     let connect = tokio::net::TcpStream::connect((url.host.as_str(), url.port));
     match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Error::Usage(format!(
+        Ok(Err(e)) => Err(Error::Unavailable(format!(
             "cannot reach the Ballista scheduler at {url}: {e} \
              (start one with `audience cluster scheduler`)"
         ))),
-        Err(_) => Err(Error::Usage(format!(
+        Err(_) => Err(Error::Unavailable(format!(
             "cannot reach the Ballista scheduler at {url}: no answer in 10 s"
         ))),
     }
@@ -144,7 +144,7 @@ pub async fn check_cluster_sees(
     use arrow::array::AsArray;
     use arrow::datatypes::Int64Type;
     let hint = |what: String| {
-        Error::Usage(format!(
+        Error::Unavailable(format!(
             "the cluster at {} {what} (snapshot {} at {})\n\
              hint: the scheduler and every executor must see the store at the same path \
              (a shared file system, or the same copy on each node)",

@@ -64,16 +64,18 @@ pub async fn stream(ctx: &SessionContext, plan: LogicalPlan) -> Result<SendableR
     Ok(DataFrame::new(ctx.state(), plan).execute_stream().await?)
 }
 
-/// The optimized logical plan and the physical plan; with `analyze`, the physical plan is run and
-/// printed with its metrics (rows, time, files and row groups pruned).
-pub async fn explain(ctx: &SessionContext, plan: LogicalPlan, analyze: bool) -> Result<String> {
+/// The optimized logical plan and the physical plan, as text; with `analyze`, the physical plan
+/// is run and shown with its metrics (rows, time, files and row groups pruned).
+pub async fn explain(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    analyze: bool,
+) -> Result<(String, String)> {
     let state = ctx.state();
     let optimized = state.optimize(&plan)?;
     let physical = state.create_physical_plan(&optimized).await?;
+    let logical = optimized.display_indent().to_string();
     let mut out = String::new();
-    out.push_str("== logical plan (optimized) ==\n");
-    out.push_str(&optimized.display_indent().to_string());
-    out.push_str("\n\n== physical plan ==\n");
     if analyze {
         let task = ctx.task_ctx();
         let _ = datafusion::physical_plan::collect(physical.clone(), task).await?;
@@ -88,5 +90,5 @@ pub async fn explain(ctx: &SessionContext, plan: LogicalPlan, analyze: bool) -> 
     } else {
         out.push_str(&displayable(physical.as_ref()).indent(true).to_string());
     }
-    Ok(out)
+    Ok((logical, out))
 }

@@ -26,7 +26,7 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
     let mut config = SessionConfig::new().with_information_schema(false);
     if let Some(n) = opts.threads {
         if n == 0 {
-            return Err(Error::Usage("--threads must be at least 1".into()));
+            return Err(Error::Invalid("threads must be at least 1".into()));
         }
         config = config.with_target_partitions(n);
     }

@@ -1,6 +1,8 @@
-//! Writing audiences to files: streamed batch by batch (bounded memory), into a temporary file next
-//! to the target that is fsynced and renamed only when complete, so a failed or killed export never
-//! leaves a truncated list under the target name.
+//! Stage 5, export: audiences written as CSV, JSON lines, a JSON array or Parquet. One set of
+//! writers serves every output: previews on stdout, files, the server's downloads. Files are
+//! streamed batch by batch (bounded memory) into a temporary file next to the target that is
+//! fsynced and renamed only when complete, so a failed or killed export never leaves a truncated
+//! list under the target name.
 
 use crate::error::{Error, IoContext, Result};
 use arrow::array::{AsArray, RecordBatch};
@@ -11,25 +13,46 @@ use futures::StreamExt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+/// A row format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
+pub enum Format {
     Csv,
+    /// One JSON object a line.
     Jsonl,
+    /// One JSON array of objects.
+    Json,
     Parquet,
 }
 
-impl ExportFormat {
-    /// The format a file name asks for, if its extension says.
-    pub fn from_path(path: &Path) -> Option<ExportFormat> {
+impl Format {
+    /// The format a file name asks for, if its extension names one.
+    pub fn from_path(path: &Path) -> Option<Format> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "csv" => Some(ExportFormat::Csv),
-            "jsonl" | "ndjson" | "json" => Some(ExportFormat::Jsonl),
-            "parquet" => Some(ExportFormat::Parquet),
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "json" => Some(Format::Json),
+            "parquet" => Some(Format::Parquet),
             _ => None,
         }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Json => "json",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// CSV cannot hold lists: they are written as `a;b` text.
+    pub fn lists_as_text(self) -> bool {
+        self == Format::Csv
     }
 }
 
@@ -37,31 +60,92 @@ impl ExportFormat {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExportSummary {
     pub path: PathBuf,
-    pub format: ExportFormat,
+    pub format: Format,
     pub rows: u64,
     pub bytes: u64,
 }
 
-enum Sink {
-    Csv(arrow::csv::Writer<BufWriter<File>>),
-    Jsonl(arrow::json::LineDelimitedWriter<BufWriter<File>>),
-    Parquet(parquet::arrow::ArrowWriter<File>),
+/// Batches written in one format to any byte sink.
+pub enum RowWriter<W: Write + Send> {
+    Csv(arrow::csv::Writer<W>),
+    Jsonl(arrow::json::LineDelimitedWriter<W>),
+    Json(arrow::json::ArrayWriter<W>),
+    Parquet(parquet::arrow::ArrowWriter<W>),
+}
+
+impl<W: Write + Send> RowWriter<W> {
+    pub fn new(out: W, format: Format, schema: SchemaRef) -> Result<RowWriter<W>> {
+        Ok(match format {
+            Format::Csv => RowWriter::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
+            Format::Jsonl => RowWriter::Jsonl(arrow::json::LineDelimitedWriter::new(out)),
+            Format::Json => RowWriter::Json(arrow::json::ArrayWriter::new(out)),
+            Format::Parquet => {
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .build();
+                RowWriter::Parquet(parquet::arrow::ArrowWriter::try_new(
+                    out,
+                    schema,
+                    Some(props),
+                )?)
+            }
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+        match self {
+            RowWriter::Csv(w) => w.write(batch),
+            RowWriter::Jsonl(w) => w.write(batch),
+            RowWriter::Json(w) => w.write(batch),
+            RowWriter::Parquet(w) => w
+                .write(batch)
+                .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e))),
+        }
+    }
+
+    /// Writes what the format needs at the end (a CSV header when no row came, a JSON array's
+    /// brackets, a Parquet footer) and returns the sink.
+    pub fn finish(self, schema: &SchemaRef) -> Result<W, arrow::error::ArrowError> {
+        match self {
+            RowWriter::Csv(mut w) => {
+                // arrow writes the header with the first batch; an empty result still has one.
+                w.write(&RecordBatch::new_empty(schema.clone()))?;
+                Ok(w.into_inner())
+            }
+            RowWriter::Jsonl(mut w) => {
+                w.finish()?;
+                Ok(w.into_inner())
+            }
+            RowWriter::Json(mut w) => {
+                w.finish()?;
+                Ok(w.into_inner())
+            }
+            RowWriter::Parquet(w) => w
+                .into_inner()
+                .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e))),
+        }
+    }
 }
 
 /// A file being exported; dropped without [`AtomicExport::commit`] it removes its temporary file.
 pub struct AtomicExport {
     target: PathBuf,
     temp: PathBuf,
-    format: ExportFormat,
-    sink: Option<Sink>,
+    format: Format,
+    schema: SchemaRef,
+    sink: Option<RowWriter<BufWriter<File>>>,
     rows: u64,
 }
 
 impl AtomicExport {
-    pub fn create(target: &Path, format: ExportFormat, schema: SchemaRef) -> Result<AtomicExport> {
+    pub fn create(target: &Path, format: Format, schema: SchemaRef) -> Result<AtomicExport> {
         let name = target
             .file_name()
-            .ok_or_else(|| Error::Usage(format!("{}: not a file name", target.display())))?
+            .ok_or_else(|| Error::Invalid(format!("{}: not a file name", target.display())))?
             .to_string_lossy();
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -72,70 +156,67 @@ impl AtomicExport {
         }
         let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&temp).at(&temp)?;
-        let sink = match format {
-            ExportFormat::Csv => Sink::Csv(
-                arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(BufWriter::new(file)),
-            ),
-            ExportFormat::Jsonl => {
-                Sink::Jsonl(arrow::json::LineDelimitedWriter::new(BufWriter::new(file)))
-            }
-            ExportFormat::Parquet => {
-                let props = parquet::file::properties::WriterProperties::builder()
-                    .set_compression(parquet::basic::Compression::SNAPPY)
-                    .build();
-                Sink::Parquet(parquet::arrow::ArrowWriter::try_new(
-                    file,
-                    schema,
-                    Some(props),
-                )?)
+        let sink = RowWriter::new(BufWriter::new(file), format, schema.clone());
+        let sink = match sink {
+            Ok(sink) => sink,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
             }
         };
         Ok(AtomicExport {
             target: target.to_path_buf(),
             temp,
             format,
+            schema,
             sink: Some(sink),
             rows: 0,
         })
     }
 
+    fn failed(&self, e: impl std::fmt::Display) -> Error {
+        Error::data(&self.target, format!("writing the export failed: {e}"))
+    }
+
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let temp = &self.temp;
-        let err = |e: String| Error::data(temp, format!("writing export failed: {e}"));
-        match self.sink.as_mut().expect("not committed") {
-            Sink::Csv(w) => w.write(batch).map_err(|e| err(e.to_string()))?,
-            Sink::Jsonl(w) => w.write(batch).map_err(|e| err(e.to_string()))?,
-            Sink::Parquet(w) => w.write(batch).map_err(|e| err(e.to_string()))?,
+        let sink = self
+            .sink
+            .as_mut()
+            .ok_or_else(|| Error::Internal("write after commit".into()))?;
+        if let Err(e) = sink.write(batch) {
+            return Err(self.failed(e));
         }
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
-    /// Finishes the file, fsyncs it and renames it over the target.
+    /// Finishes the file, fsyncs it and renames it over the target. On any failure the
+    /// temporary file is removed (by `Drop`) and the error names the target.
     pub fn commit(mut self) -> Result<ExportSummary> {
-        let temp = self.temp.clone();
-        let file: File = match self.sink.take().expect("not committed") {
-            Sink::Csv(w) => w
-                .into_inner()
-                .into_inner()
-                .map_err(|e| Error::io(&temp, e.into_error()))?,
-            Sink::Jsonl(mut w) => {
-                w.finish().map_err(|e| Error::data(&temp, e.to_string()))?;
-                w.into_inner()
-                    .into_inner()
-                    .map_err(|e| Error::io(&temp, e.into_error()))?
+        let sink = self
+            .sink
+            .take()
+            .ok_or_else(|| Error::Internal("commit twice".into()))?;
+        let written = sink
+            .finish(&self.schema)
+            .map_err(|e| self.failed(e))
+            .and_then(|w| w.into_inner().map_err(|e| self.failed(e.into_error())))
+            .and_then(|mut file| {
+                file.flush().map_err(|e| self.failed(e))?;
+                file.sync_all().map_err(|e| self.failed(e))?;
+                Ok(file.metadata().map_err(|e| self.failed(e))?.len())
+            });
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.temp);
+                return Err(e);
             }
-            Sink::Parquet(w) => w
-                .into_inner()
-                .map_err(|e| Error::data(&temp, e.to_string()))?,
         };
-        let mut file = file;
-        file.flush().at(&temp)?;
-        file.sync_all().at(&temp)?;
-        let bytes = file.metadata().at(&temp)?.len();
-        std::fs::rename(&temp, &self.target).at(&self.target)?;
+        if let Err(e) = std::fs::rename(&self.temp, &self.target) {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(Error::io(&self.target, e));
+        }
         if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Make the rename durable; not every filesystem allows opening a directory.
             let _ = File::open(dir).and_then(|d| d.sync_all());
@@ -157,15 +238,23 @@ impl Drop for AtomicExport {
     }
 }
 
+/// Counts rows as they are written, for progress reports (shared with whoever polls).
+pub type Progress = Arc<AtomicU64>;
+
 /// Streams a query result into `target` atomically.
 pub async fn export_stream(
     mut stream: SendableRecordBatchStream,
     target: &Path,
-    format: ExportFormat,
+    format: Format,
+    progress: Option<&Progress>,
 ) -> Result<ExportSummary> {
     let mut out = AtomicExport::create(target, format, stream.schema())?;
     while let Some(batch) = stream.next().await {
-        out.write(&batch?)?;
+        let batch = batch?;
+        out.write(&batch)?;
+        if let Some(p) = progress {
+            p.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        }
     }
     out.commit()
 }
@@ -177,7 +266,8 @@ pub async fn export_stream(
 pub async fn export_split(
     mut stream: SendableRecordBatchStream,
     targets: &[&Path],
-    format: ExportFormat,
+    format: Format,
+    progress: Option<&Progress>,
 ) -> Result<Vec<ExportSummary>> {
     let width = stream.schema().fields().len();
     let columns: Vec<usize> = (0..width.saturating_sub(targets.len())).collect();
@@ -194,13 +284,91 @@ pub async fn export_split(
                 .column(columns.len() + k)
                 .as_boolean_opt()
                 .ok_or_else(|| {
-                    Error::Usage(format!("column {} is not a flag", columns.len() + k))
+                    Error::Internal(format!("column {} is not a flag", columns.len() + k))
                 })?;
             let matching = filter_record_batch(&rows, flags)?;
             if matching.num_rows() > 0 {
                 file.write(&matching)?;
+                if let Some(p) = progress {
+                    p.fetch_add(matching.num_rows() as u64, Ordering::Relaxed);
+                }
             }
         }
     }
     files.into_iter().map(AtomicExport::commit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("platform", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec![Some("iOS"), None])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn written(format: Format, batches: &[RecordBatch]) -> String {
+        let schema = batch().schema();
+        let mut w = RowWriter::new(Vec::new(), format, schema.clone()).unwrap();
+        for b in batches {
+            w.write(b).unwrap();
+        }
+        String::from_utf8(w.finish(&schema).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn text_formats() {
+        let b = batch();
+        assert_eq!(
+            written(Format::Csv, std::slice::from_ref(&b)),
+            "id,platform\n1,iOS\n2,\n"
+        );
+        assert_eq!(
+            written(Format::Jsonl, std::slice::from_ref(&b)),
+            "{\"id\":1,\"platform\":\"iOS\"}\n{\"id\":2}\n"
+        );
+        assert_eq!(
+            written(Format::Json, &[b]),
+            "[{\"id\":1,\"platform\":\"iOS\"},{\"id\":2}]"
+        );
+    }
+
+    #[test]
+    fn empty_results_keep_their_shape() {
+        assert_eq!(written(Format::Csv, &[]), "id,platform\n");
+        assert_eq!(written(Format::Jsonl, &[]), "");
+        assert_eq!(written(Format::Json, &[]), "[]");
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("missing-dir").join("x.csv");
+        assert!(AtomicExport::create(&target, Format::Csv, batch().schema()).is_err());
+        let target = dir.path().join("x.csv");
+        let mut out = AtomicExport::create(&target, Format::Csv, batch().schema()).unwrap();
+        out.write(&batch()).unwrap();
+        // The target is a directory: the rename fails.
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("f"), "x").unwrap();
+        let err = out.commit().unwrap_err().to_string();
+        assert!(err.contains("x.csv"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["x.csv"], "only the (directory) target remains");
+    }
 }

@@ -39,7 +39,7 @@ pub struct GenerateOptions {
     pub threads: usize,
     pub progress: bool,
     pub partitioning: Partitioning,
-    /// Write the person activity summary (`store::activity`) with the snapshot.
+    /// Write the person activity summary (`store::summary`) with the snapshot.
     pub activity_summary: bool,
 }
 
@@ -54,10 +54,14 @@ pub struct Generated {
 /// Generates a snapshot into the store at `out` (created if missing) and publishes it.
 pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
     if opts.persons == 0 {
-        return Err(Error::Usage("--persons must be at least 1".into()));
+        return Err(Error::Invalid(
+            "a snapshot needs at least one person".into(),
+        ));
     }
     if opts.days == 0 || opts.days > 3660 {
-        return Err(Error::Usage("--days must be between 1 and 3660".into()));
+        return Err(Error::Invalid(
+            "the history must be 1 to 3660 days long".into(),
+        ));
     }
     let catalog = Catalog::sample();
     let as_of = opts.as_of.timestamp_micros();
@@ -150,7 +154,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
     };
     let mut manifest = manifest;
     if opts.activity_summary {
-        crate::store::activity::build(&staging, &mut manifest, opts.threads)?;
+        crate::store::summarize::build(&staging, &mut manifest, opts.threads)?;
     }
     let snapshot_id = manifest.snapshot_id.clone();
     let dir = staging.publish(&manifest)?;

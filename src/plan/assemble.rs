@@ -26,13 +26,30 @@ pub const PERSON_ALIAS: &str = "p";
 pub const INSTALLATION_ALIAS: &str = "i";
 
 /// What the segment returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// The installations of matching pairs.
     Installations,
     /// Each person with at least one matching pair (persons without installations included).
     Persons,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Installations => "installations",
+            Target::Persons => "persons",
+        }
+    }
+
+    /// The other target.
+    pub fn other(self) -> Target {
+        match self {
+            Target::Installations => Target::Persons,
+            Target::Persons => Target::Installations,
+        }
+    }
 }
 
 /// Which sides of the pair the predicate reads.

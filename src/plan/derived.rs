@@ -1,29 +1,14 @@
 //! Expressions for derived fields and version ordering, built from DataFusion built-in functions
 //! only (so a plan serializes for Ballista without custom codecs).
 
+use crate::base::version::{self, PARTS};
 use crate::store::version_key;
+use crate::syntax::ast::CmpOp;
 use arrow::datatypes::DataType;
 use chrono::{Datelike, Months, NaiveDate};
 use datafusion::functions::string::expr_fn::split_part;
-use datafusion::logical_expr::{cast, Expr};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{coalesce, lit};
-
-/// Version strings compare numerically, part by part, on up to this many dotted parts.
-pub const VERSION_PARTS: usize = version_key::PARTS;
-
-/// The numeric parts of a version literal ("17.2" -> [17, 2, 0, 0]); non-numeric parts count as 0.
-pub fn version_parts(v: &str) -> [i64; VERSION_PARTS] {
-    let mut out = [0; VERSION_PARTS];
-    for (i, part) in v.split('.').take(VERSION_PARTS).enumerate() {
-        let digits: String = part
-            .trim()
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        out[i] = digits.parse().unwrap_or(0);
-    }
-    out
-}
 
 /// Part `i` (0-based) of a version column as an integer (0 when absent or not a number).
 fn part(column: &Expr, i: usize) -> Expr {
@@ -37,7 +22,7 @@ fn part(column: &Expr, i: usize) -> Expr {
     ])
 }
 
-/// `column <op> literal` under version ordering. `op` is one of = != < <= > >=.
+/// `column <op> literal` under version ordering.
 /// The result is null when the column is null (the caller makes missing values false).
 /// With the column's stored sort `key` (present for every non-null text, see
 /// `store::version_key`) it is one integer comparison that prunes row groups and never reads
@@ -45,28 +30,28 @@ fn part(column: &Expr, i: usize) -> Expr {
 pub fn version_compare(
     column: Expr,
     key: Option<(Expr, version_key::VersionKey)>,
-    op: &str,
+    op: CmpOp,
     literal: &str,
 ) -> Expr {
-    let want = version_parts(literal);
-    let Some((key, wanted)) = key.and_then(|(key, t)| Some((key, version_key::literal(t, &want)?)))
+    let want = version::parts(literal);
+    let Some((key, wanted)) =
+        key.and_then(|(key, layout)| Some((key, version::literal_key(layout, &want)?)))
     else {
         return split_compare(column, op, want);
     };
-    let wanted = lit(wanted);
+    let wanted = lit(version_key::scalar(wanted));
     match op {
-        "=" => key.eq(wanted),
-        "!=" => key.not_eq(wanted),
-        "<" => key.lt(wanted),
-        "<=" => key.lt_eq(wanted),
-        ">" => key.gt(wanted),
-        ">=" => key.gt_eq(wanted),
-        other => unreachable!("not a comparison operator: {other}"),
+        CmpOp::Eq => key.eq(wanted),
+        CmpOp::Ne => key.not_eq(wanted),
+        CmpOp::Lt => key.lt(wanted),
+        CmpOp::Le => key.lt_eq(wanted),
+        CmpOp::Gt => key.gt(wanted),
+        CmpOp::Ge => key.gt_eq(wanted),
     }
 }
 
-fn split_compare(column: Expr, op: &str, want: [i64; VERSION_PARTS]) -> Expr {
-    let parts: Vec<Expr> = (0..VERSION_PARTS).map(|i| part(&column, i)).collect();
+fn split_compare(column: Expr, op: CmpOp, want: [i64; PARTS]) -> Expr {
+    let parts: Vec<Expr> = (0..PARTS).map(|i| part(&column, i)).collect();
     // Lexicographic comparison of the part tuples, written as nested ands/ors.
     let eq_all = parts
         .iter()
@@ -88,20 +73,19 @@ fn split_compare(column: Expr, op: &str, want: [i64; VERSION_PARTS]) -> Expr {
         ))
     };
     guarded(match op {
-        "=" => eq_all,
-        "!=" => !eq_all,
-        "<" => less,
-        "<=" => less.or(eq_all),
-        ">" => greater,
-        ">=" => greater.or(eq_all),
-        other => unreachable!("not a comparison operator: {other}"),
+        CmpOp::Eq => eq_all,
+        CmpOp::Ne => !eq_all,
+        CmpOp::Lt => less,
+        CmpOp::Le => less.or(eq_all),
+        CmpOp::Gt => greater,
+        CmpOp::Ge => greater.or(eq_all),
     })
 }
 
-fn lexicographic(parts: &[Expr], want: &[i64; VERSION_PARTS], less: bool) -> Expr {
+fn lexicographic(parts: &[Expr], want: &[i64; PARTS], less: bool) -> Expr {
     // p0 < w0 or (p0 = w0 and (p1 < w1 or (p1 = w1 and ...)))
     let mut acc: Option<Expr> = None;
-    for i in (0..VERSION_PARTS).rev() {
+    for i in (0..PARTS).rev() {
         let cmp = if less {
             parts[i].clone().lt(lit(want[i]))
         } else {
@@ -113,11 +97,6 @@ fn lexicographic(parts: &[Expr], want: &[i64; VERSION_PARTS], less: bool) -> Exp
         });
     }
     acc.expect("at least one part")
-}
-
-/// The same order on plain Rust values (for the reference evaluator and literal folding).
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    version_parts(a).cmp(&version_parts(b))
 }
 
 /// `randomBucket`: a stable hash of person_id into 0..=9999 (multiplicative hashing modulo a
@@ -154,22 +133,9 @@ pub fn age_on(birth: NaiveDate, as_of: NaiveDate) -> i32 {
     years
 }
 
-/// Cast helper used by the planner for numeric comparisons on integer key columns.
-pub fn as_f64(e: Expr) -> Expr {
-    cast(e, DataType::Float64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_order_numerically() {
-        assert!(compare_versions("9.1", "17.2").is_lt());
-        assert!(compare_versions("17.2", "17.2.0").is_eq());
-        assert!(compare_versions("17.10", "17.9").is_gt());
-        assert_eq!(version_parts("5.12.0-beta"), [5, 12, 0, 0]);
-    }
 
     #[test]
     fn born_by_agrees_with_age_on() {

@@ -5,13 +5,16 @@
 //! snapshot's activity summary holds are read from it instead (one row per person).
 
 use super::sources::TableSources;
+use super::summary::{summary_columns, summary_pays_off};
+use crate::base::exprs::{date_lit, to_decimal, ts_lit};
+use crate::base::time::{date_of, datetime_of};
 use crate::catalog::{EVENT_TIME, INSTALLATION_ID, PERSON_ID};
-use crate::store::activity::{self, Stat, ACTIVITY_TABLE};
 use crate::store::event_table;
 use crate::store::manifest::Partitioning;
+use crate::store::summary::ACTIVITY_TABLE;
 use arrow::datatypes::DataType;
-use chrono::{DateTime, NaiveTime};
-use datafusion::common::{Column, ScalarValue};
+use chrono::NaiveTime;
+use datafusion::common::Column;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder};
@@ -58,11 +61,11 @@ pub struct AggRequest {
     pub range: TimeRange,
 }
 
-struct Group {
-    scope: Scope,
-    event: String,
+pub(super) struct Group {
+    pub(super) scope: Scope,
+    pub(super) event: String,
     alias: String,
-    items: Vec<(AggRequest, String)>,
+    pub(super) items: Vec<(AggRequest, String)>,
 }
 
 /// Collects the aggregates a segment needs, then builds one plan per (event, scope).
@@ -71,21 +74,9 @@ pub struct EventAggregates {
     groups: Vec<Group>,
 }
 
-pub fn ts_lit(micros: i64) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(
-        Some(micros),
-        Some("UTC".into()),
-    ))
-}
-
-fn date_lit(micros: i64, partitioning: crate::store::manifest::Partitioning) -> Expr {
-    let date = DateTime::from_timestamp_micros(micros)
-        .expect("time in range")
-        .date_naive();
-    let start = partitioning.period_start(date);
-    let days =
-        (start - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
-    lit(ScalarValue::Date32(Some(days)))
+/// The Date32 literal of the first day of the period holding `micros`.
+fn period_lit(micros: i64, partitioning: Partitioning) -> Expr {
+    date_lit(partitioning.period_start(date_of(micros)))
 }
 
 impl EventAggregates {
@@ -215,21 +206,13 @@ fn summed(columns: &[String], relation: Option<&str>) -> Expr {
         .unwrap_or(lit(0i64))
 }
 
-/// Sums and averages of number properties are computed in decimal with 10 fractional digits
-/// (and read back as f64 after the aggregation): amounts in cents then sum exactly, so a total
-/// of exactly 500.00 is not 500.00000000000006 (> 500). Found by the benchmark: f64 sums put 2
-/// extra persons over 500.
-pub fn to_decimal(value: Expr) -> Expr {
-    cast(value, DataType::Decimal128(38, 10))
-}
-
 fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {
     let p = sources.partitioning;
     if is_exact(r, p) {
         let period = col(sources.period_column);
-        let upper = period.clone().lt(date_lit(r.to, p));
+        let upper = period.clone().lt(period_lit(r.to, p));
         return match r.from {
-            Some(from) => period.gt_eq(date_lit(from, p)).and(upper),
+            Some(from) => period.gt_eq(period_lit(from, p)).and(upper),
             None => upper,
         };
     }
@@ -246,7 +229,7 @@ fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {
 /// event_time for nothing else does not read the column at all.
 fn is_exact(r: &TimeRange, p: Partitioning) -> bool {
     let boundary = |t: i64| {
-        DateTime::from_timestamp_micros(t).is_some_and(|dt| {
+        datetime_of(t).is_some_and(|dt| {
             let day = dt.date_naive();
             dt.time() == NaiveTime::MIN && p.period_start(day) == day
         })
@@ -254,97 +237,9 @@ fn is_exact(r: &TimeRange, p: Partitioning) -> bool {
     boundary(r.to) && r.from.is_none_or(boundary)
 }
 
-/// The summary columns whose sum answers `r`, if the snapshot's person activity summary has
-/// them: a person-scoped aggregate over one of the summary's windows ending at its as-of,
-/// without `where`, or a count whose `where` only picks values of one summarized string
-/// property (one column a value; a value the history never had adds nothing), or a count
-/// without `where` over whole calendar months (one column a month).
-fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>> {
-    let as_of = sources.activity_as_of?;
-    if r.scope != Scope::Person {
-        return None;
-    }
-    let Some(days) = activity::window_of(r.range.from, r.range.to, as_of) else {
-        // Counts over whole calendar months (`between 2026-01-01 and 2026-06-30`).
-        if r.kind != AggKind::Count || r.filter.is_some() {
-            return None;
-        }
-        let months = activity::months_of(
-            r.range.from,
-            r.range.to,
-            as_of,
-            sources.activity_columns.months,
-        )?;
-        return Some(
-            months
-                .into_iter()
-                .map(|k| activity::month_column(&r.event, k))
-                .collect(),
-        );
-    };
-    if r.filter.is_some() {
-        let (property, wanted) = r.values.as_ref().filter(|_| r.kind == AggKind::Count)?;
-        let summarized = sources
-            .activity_columns
-            .values
-            .get(&r.event)?
-            .get(property)?;
-        let mut indexes: Vec<usize> = wanted
-            .iter()
-            .filter_map(|v| summarized.iter().position(|s| s == v))
-            .collect();
-        indexes.sort();
-        indexes.dedup();
-        return Some(
-            indexes
-                .into_iter()
-                .map(|i| activity::value_column(&r.event, property, i, days))
-                .collect(),
-        );
-    }
-    let (stat, property) = match r.kind {
-        AggKind::Count => (Stat::Count, None),
-        AggKind::Sum => (Stat::Sum, r.property.as_deref()),
-        AggKind::Avg => (Stat::Avg, r.property.as_deref()),
-        AggKind::Min => (Stat::Min, r.property.as_deref()),
-        AggKind::Max => (Stat::Max, r.property.as_deref()),
-        AggKind::First if days.is_none() => (Stat::First, None),
-        AggKind::Last if days.is_none() => (Stat::Last, None),
-        AggKind::First | AggKind::Last => return None,
-    };
-    Some(vec![activity::column(&r.event, stat, property, days)])
-}
-
-/// The summary columns answering every aggregate of `g`, when the summary has them all.
-fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<Vec<String>>> {
-    g.items
-        .iter()
-        .map(|(r, _)| summary_column(r, sources))
-        .collect()
-}
-
-/// Whether the groups the summary can answer should read it rather than raw events. The summary
-/// costs one scan of one row per person, shared by all of them; each raw group costs its rows
-/// plus a scan, an aggregate and a join, which measure like half a summary scan. On the 1M
-/// store: one 7-day Purchase group (31K rows) takes 48 ms raw and 56 ms through the summary;
-/// AddToCart and Purchase over 7 days (128K rows, two groups) 108 ms raw and 79 ms through it.
-/// So two groups or more always read the summary, a single one when it has at least half as
-/// many rows as there are persons. Without row counts (schema-only sources), the summary.
-fn summary_pays_off(groups: &[&Group], sources: &TableSources) -> bool {
-    let mut raw: u64 = 0;
-    for g in groups {
-        let (from, to) = scan_range(g);
-        match sources.event_rows_between(&g.event, from, to) {
-            Some(rows) => raw += rows + sources.activity_rows / 2,
-            None => return true,
-        }
-    }
-    raw >= sources.activity_rows
-}
-
 /// The union of a group's windows: from the earliest start (if every aggregate has one) to the
 /// latest end.
-fn scan_range(g: &Group) -> (Option<i64>, i64) {
+pub(super) fn scan_range(g: &Group) -> (Option<i64>, i64) {
     let to = g
         .items
         .iter()
@@ -368,9 +263,11 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
     let mut scan_filter = range_condition(&window, sources);
     if !is_exact(&window, sources.partitioning) {
         let period = col(sources.period_column);
-        let mut periods = period.clone().lt_eq(date_lit(to - 1, sources.partitioning));
+        let mut periods = period
+            .clone()
+            .lt_eq(period_lit(to - 1, sources.partitioning));
         if let Some(from) = from {
-            periods = periods.and(period.gt_eq(date_lit(from, sources.partitioning)));
+            periods = periods.and(period.gt_eq(period_lit(from, sources.partitioning)));
         }
         scan_filter = periods.and(scan_filter);
     }

@@ -3,21 +3,20 @@
 
 use super::assemble::{assemble, assemble_each, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
-use super::events::{ts_lit, AggRequest, EventAggregates, Scope, TimeRange};
+use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
+use crate::base::exprs::{date_lit, ts_lit};
+use crate::base::time::{date_of, micros_of_date, MICROS_PER_DAY as DAY_US};
 use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
 use crate::store::{derived, version_key};
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
 use arrow::datatypes::DataType;
-use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::common::ScalarValue;
+use chrono::{DateTime, Utc};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{cast, col, lit};
-
-const DAY_US: i64 = 86_400_000_000;
 
 /// A column of the output: an attribute of the person or of the installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,26 +106,6 @@ struct Lowering<'a> {
     aggs: EventAggregates,
 }
 
-/// Midnight (UTC) of `d`, in microseconds since the epoch.
-pub(crate) fn micros_of_date(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc()
-        .timestamp_micros()
-}
-
-/// The UTC date of a time in microseconds since the epoch.
-pub(crate) fn date_of(micros: i64) -> NaiveDate {
-    DateTime::from_timestamp_micros(micros)
-        .map(|t| t.date_naive())
-        .unwrap_or(NaiveDate::MIN)
-}
-
-fn date_lit(d: NaiveDate) -> Expr {
-    let days = (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
-    lit(ScalarValue::Date32(Some(days)))
-}
-
 fn cmp(a: Expr, op: CmpOp, b: Expr) -> Expr {
     match op {
         CmpOp::Eq => a.eq(b),
@@ -166,12 +145,7 @@ impl<'a> Lowering<'a> {
                     self.needs.person = true;
                     person_col(&c.column)
                 }
-                Entity::Installation => {
-                    if opts.target == Target::Persons {
-                        return Err(DataFusionError::Plan(format!("`{}` is an installation attribute; a persons audience has person columns only", c.name)));
-                    }
-                    installation_col(&c.column)
-                }
+                Entity::Installation => installation_col(&c.column),
             };
             let is_list = self.sources.is_list_column(c.entity, &c.column);
             let e = if opts.lists_as_text && is_list {
@@ -300,8 +274,8 @@ impl<'a> Lowering<'a> {
                 let column = self.field(f, event)?;
                 let key = self.version_key(f);
                 return Ok(match op {
-                    CmpOp::Ne => not(version_compare(column, key, "=", text)),
-                    _ => version_compare(column, key, op.symbol(), text),
+                    CmpOp::Ne => not(version_compare(column, key, CmpOp::Eq, text)),
+                    _ => version_compare(column, key, op, text),
                 });
             }
         }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod lower;
 pub mod predicates;
 pub mod sources;
+pub mod summary;
 
 pub use assemble::segment_flag;
 pub use assemble::Target;

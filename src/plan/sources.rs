@@ -4,8 +4,8 @@
 
 use crate::catalog::{Catalog, EVENT_PARTITION};
 use crate::error::Result;
-use crate::store::activity::{self, ACTIVITY_TABLE};
 use crate::store::manifest::{Manifest, Partitioning};
+use crate::store::summary::{self, ACTIVITY_TABLE};
 use crate::store::{
     event_table, schema, EVENTS_TABLE, INSTALLATIONS_TABLE, PERSONS_TABLE, ROW_FILTERED_SCHEMA,
 };
@@ -36,7 +36,7 @@ pub struct TableSources {
     /// Whether the summary's columns are in the persons table (read without a join).
     pub activity_in_persons: bool,
     /// The summary's value and month counts.
-    pub activity_columns: activity::SummaryColumns,
+    pub activity_columns: summary::SummaryColumns,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
 }
@@ -168,11 +168,11 @@ impl TableSources {
         mut self,
         catalog: &Catalog,
         as_of: i64,
-        extra: &activity::SummaryColumns,
+        extra: &summary::SummaryColumns,
     ) -> TableSources {
         self.tables.insert(
             ACTIVITY_TABLE.to_string(),
-            Arc::new(LogicalTableSource::new(activity::schema(catalog, extra))),
+            Arc::new(LogicalTableSource::new(summary::schema(catalog, extra))),
         );
         self.activity_as_of = Some(as_of);
         self.activity_columns = extra.clone();
@@ -185,13 +185,13 @@ impl TableSources {
         self,
         catalog: &Catalog,
         as_of: i64,
-        extra: &activity::SummaryColumns,
+        extra: &summary::SummaryColumns,
     ) -> TableSources {
         let mut sources = self.with_activity(catalog, as_of, extra);
         sources.tables.insert(
             PERSONS_TABLE.to_string(),
             Arc::new(LogicalTableSource::new(
-                activity::persons_with_activity_schema(catalog, extra),
+                summary::persons_with_activity_schema(catalog, extra),
             )),
         );
         sources.activity_in_persons = true;

@@ -29,7 +29,7 @@ pub struct Manifest {
     #[serde(default)]
     pub partitioning: Partitioning,
     pub events: Vec<EventFile>,
-    /// The person activity summary (see `store::activity`), when the writer made one. When it
+    /// The person activity summary (see `store::summary`), when the writer made one. When it
     /// names the persons file itself, the summary's columns are stored beside each person's
     /// attributes (see [`Manifest::activity_in_persons`]); older snapshots have a file of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,9 +37,9 @@ pub struct Manifest {
     /// The activity summary's columns beyond those its catalog implies (value and month counts).
     #[serde(
         default,
-        skip_serializing_if = "crate::store::activity::SummaryColumns::is_empty"
+        skip_serializing_if = "crate::store::summary::SummaryColumns::is_empty"
     )]
-    pub activity_columns: crate::store::activity::SummaryColumns,
+    pub activity_columns: crate::store::summary::SummaryColumns,
     /// How the snapshot was made (generator parameters), for reproducing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,

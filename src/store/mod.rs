@@ -11,12 +11,13 @@
 //! Event files are sorted by (person_id, event_time). A later snapshot may list event roots of an
 //! earlier one in its manifest instead of copying that history.
 
-pub mod activity;
 pub mod derived;
 pub mod manifest;
 pub mod publish;
 mod register;
 pub mod schema;
+pub mod summarize;
+pub mod summary;
 mod table;
 pub mod version_key;
 
@@ -241,7 +242,7 @@ impl Snapshot {
             .as_ref()
             .filter(|_| !m.activity_in_persons())
         {
-            let summary = activity::schema(&m.catalog, &m.activity_columns);
+            let summary = summary::schema(&m.catalog, &m.activity_columns);
             self.check_file_schema(&f.path, &summary)?;
         }
         Ok(footers)

@@ -2,7 +2,7 @@
 
 use super::manifest::Manifest;
 use super::table::ManifestTable;
-use super::{activity, schema, Snapshot};
+use super::{schema, summary, Snapshot};
 use crate::catalog::{self, EVENT_PARTITION};
 use crate::error::Result;
 use arrow::datatypes::{DataType, SchemaRef};
@@ -96,10 +96,10 @@ pub(super) async fn register(
     if let Some(file) = &m.person_activity {
         let activity = files_table(
             std::slice::from_ref(file),
-            activity::schema(cat, &m.activity_columns),
+            summary::schema(cat, &m.activity_columns),
             vec![],
         )?;
-        ctx.register_table(activity::ACTIVITY_TABLE, activity)?;
+        ctx.register_table(summary::ACTIVITY_TABLE, activity)?;
     }
 
     let row_filtered = Arc::new(MemorySchemaProvider::new());
@@ -165,7 +165,7 @@ pub(super) async fn register(
 /// when the snapshot stores them in the persons file.
 pub(super) fn persons_schema(m: &Manifest) -> SchemaRef {
     if m.activity_in_persons() {
-        activity::persons_with_activity_schema(&m.catalog, &m.activity_columns)
+        summary::persons_with_activity_schema(&m.catalog, &m.activity_columns)
     } else {
         schema::persons_schema(&m.catalog)
     }
@@ -178,7 +178,7 @@ pub(super) fn rows_of(snapshot: &Snapshot, table: &str) -> u64 {
     let files = |f: &[super::manifest::DataFile]| f.iter().map(|f| f.rows).sum();
     match table.to_ascii_lowercase().as_str() {
         PERSONS_TABLE => files(&m.persons),
-        activity::ACTIVITY_TABLE => m.person_activity.iter().map(|f| f.rows).sum(),
+        summary::ACTIVITY_TABLE => m.person_activity.iter().map(|f| f.rows).sum(),
         INSTALLATIONS_TABLE => files(&m.installations),
         EVENTS_TABLE => m.events.iter().map(|e| e.file.rows).sum(),
         t => m

@@ -4,24 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
 
-/// Byte offsets `[start, end)` into the segment text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-    pub fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
-    }
-}
+pub use crate::base::span::Span;
 
 /// A name as written: `tags`, `person.custom.favoriteTeam`, `` `App Launch` ``.
 #[derive(Debug, Clone, PartialEq)]

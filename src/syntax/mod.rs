@@ -3,4 +3,4 @@
 pub mod ast;
 mod parser;
 
-pub use parser::{parse, MAX_DEPTH, MAX_SEGMENT_BYTES};
+pub use parser::{parse, parse_time, MAX_DEPTH, MAX_SEGMENT_BYTES};

@@ -5,7 +5,7 @@
 //! plain-language message and the byte offset, so the user sees what was expected where.
 
 use super::ast::*;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use chrono::{DateTime, NaiveDate, Utc};
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char, digit1};
@@ -24,6 +24,7 @@ pub const MAX_DEPTH: usize = 256;
 pub struct PErr {
     remaining: usize,
     end: Option<usize>,
+    code: Code,
     message: Option<String>,
     hint: Option<String>,
 }
@@ -33,6 +34,7 @@ impl<'a> ParseError<&'a str> for PErr {
         PErr {
             remaining: input.len(),
             end: None,
+            code: Code::Unexpected,
             message: None,
             hint: None,
         }
@@ -74,10 +76,11 @@ impl<'a> P<'a> {
         self.src.len() - i.len()
     }
 
-    fn fail<T>(&self, i: &'a str, message: impl Into<String>) -> Res<'a, T> {
+    fn fail<T>(&self, i: &'a str, code: Code, message: impl Into<String>) -> Res<'a, T> {
         Err(nom::Err::Failure(PErr {
             remaining: i.len(),
             end: None,
+            code,
             message: Some(message.into()),
             hint: None,
         }))
@@ -86,12 +89,14 @@ impl<'a> P<'a> {
     fn fail_hint<T>(
         &self,
         i: &'a str,
+        code: Code,
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> Res<'a, T> {
         Err(nom::Err::Failure(PErr {
             remaining: i.len(),
             end: None,
+            code,
             message: Some(message.into()),
             hint: Some(hint.into()),
         }))
@@ -142,6 +147,7 @@ impl<'a> P<'a> {
         if d > MAX_DEPTH {
             return self.fail(
                 i,
+                Code::TooLarge,
                 format!("the segment nests deeper than {MAX_DEPTH} levels"),
             );
         }
@@ -156,16 +162,25 @@ impl<'a> P<'a> {
     /// `segment = or_expr ;`
     fn segment(&self, i: &'a str) -> Res<'a, Segment> {
         if self.ws(i).is_empty() {
-            return self.fail(self.ws(i), "the segment is empty: expected a condition");
+            return self.fail(
+                self.ws(i),
+                Code::Empty,
+                "the segment is empty: expected a condition",
+            );
         }
         let (i, root) = self.or_expr(i)?;
         let rest = self.ws(i);
         if !rest.is_empty() {
             if self.punct(rest, ")").is_some() {
-                return self.fail(rest, "unexpected `)`: there is no `(` for it to close");
+                return self.fail(
+                    rest,
+                    Code::Unexpected,
+                    "unexpected `)`: there is no `(` for it to close",
+                );
             }
             return self.fail(
                 rest,
+                Code::Unexpected,
                 format!(
                     "unexpected {}: expected `and`, `or` or the end of the segment",
                     describe(rest)
@@ -222,6 +237,7 @@ impl<'a> P<'a> {
                 let t = self.ws(i);
                 self.fail(
                     t,
+                    Code::ExpectedCondition,
                     format!(
                         "expected a condition after `{after}`, found {}",
                         describe(t)
@@ -258,6 +274,7 @@ impl<'a> P<'a> {
                 let (line, col) = Diagnostics::line_col(self.src, start);
                 return self.fail_hint(
                     at,
+                    Code::Unclosed,
                     format!(
                         "expected `)` to close the `(` opened at {line}:{col}, found {}",
                         describe(at)
@@ -274,6 +291,7 @@ impl<'a> P<'a> {
             Err(nom::Err::Error(_)) => {
                 return self.fail(
                     t,
+                    Code::ExpectedCondition,
                     format!("expected a condition (an attribute, an event function such as count(…), or `(`), found {}", describe(t)),
                 )
             }
@@ -310,7 +328,7 @@ impl<'a> P<'a> {
                         continue;
                     }
                     if text.trim().is_empty() {
-                        return self.fail(t, "a quoted name cannot be empty");
+                        return self.fail(t, Code::BadName, "a quoted name cannot be empty");
                     }
                     let rest = &rest[k + 1..];
                     return Ok((
@@ -323,7 +341,11 @@ impl<'a> P<'a> {
                 }
                 text.push(c);
             }
-            return self.fail(t, "unterminated quoted name: expected a closing backtick");
+            return self.fail(
+                t,
+                Code::BadName,
+                "unterminated quoted name: expected a closing backtick",
+            );
         }
         // Bare names are ASCII; a name with other letters (`färg`) must be quoted. Say so
         // instead of stumbling over the first non-ASCII letter.
@@ -337,6 +359,7 @@ impl<'a> P<'a> {
             return Err(nom::Err::Failure(PErr {
                 remaining: t.len(),
                 end: Some(start + word_len),
+                code: Code::BadName,
                 message: Some(format!("`{word}` must be quoted: bare names are ASCII")),
                 hint: Some(format!("quote it with backticks: `{word}`")),
             }));
@@ -368,12 +391,17 @@ impl<'a> P<'a> {
             let LitValue::String(name) = lit.value else {
                 return self.fail_hint(
                     &self.src[lit.span.start..],
+                    Code::BadSegmentReference,
                     "segment(…) takes the saved segment's name as a string",
                     "write segment(\"vip-users\")",
                 );
             };
             let Some(rest) = self.punct(rest, ")") else {
-                return self.fail(self.ws(rest), "expected `)` after the saved segment's name");
+                return self.fail(
+                    self.ws(rest),
+                    Code::Unclosed,
+                    "expected `)` after the saved segment's name",
+                );
             };
             return Ok((
                 rest,
@@ -399,6 +427,7 @@ impl<'a> P<'a> {
                 Err(nom::Err::Error(_)) => {
                     return self.fail(
                         after_dot,
+                        Code::BadName,
                         format!("expected a name after `.`, found {}", describe(after_dot)),
                     )
                 }
@@ -433,6 +462,7 @@ impl<'a> P<'a> {
                 let t = self.ws(i);
                 return self.fail(
                     t,
+                    Code::BadName,
                     format!(
                         "expected an event name in {}(…), found {}",
                         func.name(),
@@ -446,7 +476,11 @@ impl<'a> P<'a> {
         if let Some(after_dot) = rest.strip_prefix('.') {
             let (r, p) = match self.ident(after_dot) {
                 Err(nom::Err::Error(_)) => {
-                    return self.fail(after_dot, "expected a property name after `.`")
+                    return self.fail(
+                        after_dot,
+                        Code::BadName,
+                        "expected a property name after `.`",
+                    )
                 }
                 other => other?,
             };
@@ -466,6 +500,7 @@ impl<'a> P<'a> {
             let at = self.ws(rest);
             return self.fail_hint(
                 at,
+                Code::Unclosed,
                 format!("expected `)` to close {}(…), found {}", func.name(), describe(at)),
                 "inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`)",
             );
@@ -497,7 +532,11 @@ impl<'a> P<'a> {
         if let Some(r) = self.kw(i, "between") {
             let (r, a) = self.value_after(r, "between")?;
             let Some(r) = self.kw(r, "and") else {
-                return self.fail(self.ws(r), "expected `and` in `between … and …`");
+                return self.fail(
+                    self.ws(r),
+                    Code::IncompletePhrase,
+                    "expected `and` in `between … and …`",
+                );
             };
             let (r, b) = self.value_after(r, "and")?;
             return Ok((r, Some(Window::Between(a, b))));
@@ -511,6 +550,7 @@ impl<'a> P<'a> {
                 let t = self.ws(i);
                 self.fail(
                     t,
+                    Code::ExpectedValue,
                     format!("expected a value after `{after}`, found {}", describe(t)),
                 )
             }
@@ -524,6 +564,7 @@ impl<'a> P<'a> {
             let t = self.ws(i);
             return self.fail_hint(
                 t,
+                Code::BadList,
                 format!("expected `(` after `{after}`, found {}", describe(t)),
                 format!("write {after} (\"a\", \"b\")"),
             );
@@ -540,6 +581,7 @@ impl<'a> P<'a> {
                 let t = self.ws(r);
                 return self.fail(
                     t,
+                    Code::BadList,
                     format!("expected `,` or `)` in the list, found {}", describe(t)),
                 );
             }
@@ -594,7 +636,11 @@ impl<'a> P<'a> {
         if let Some(r) = self.kw(t, "between") {
             let (r, a) = self.value_after(r, "between")?;
             let Some(r) = self.kw(r, "and") else {
-                return self.fail(self.ws(r), "expected `and` in `between … and …`");
+                return self.fail(
+                    self.ws(r),
+                    Code::IncompletePhrase,
+                    "expected `and` in `between … and …`",
+                );
             };
             let (r, b) = self.value_after(r, "and")?;
             return Ok((r, Some(Test::Between(a, b))));
@@ -608,6 +654,7 @@ impl<'a> P<'a> {
                 let at = self.ws(r);
                 return self.fail_hint(
                     at,
+                    Code::IncompletePhrase,
                     format!("expected `set` after `is`, found {}", describe(at)),
                     "write `is set` or `is not set`",
                 );
@@ -628,6 +675,7 @@ impl<'a> P<'a> {
                         None => {
                             return self.fail(
                                 self.ws(r),
+                                Code::IncompletePhrase,
                                 format!("expected `{}` after `{}`", words[1], words[0]),
                             )
                         }
@@ -716,13 +764,15 @@ impl<'a> P<'a> {
                     .split(|c: char| "wdhmsWDHMS".contains(c))
                     .all(|n| n.bytes().all(|b| b.is_ascii_digit()))
                     && word.ends_with(|c: char| "wdhmsWDHMS".contains(c));
-                let (message, hint) = if is_duration_shaped {
+                let (code, message, hint) = if is_duration_shaped {
                     (
+                        Code::BadDuration,
                         format!("the duration `{word}` is too large"),
                         "durations must fit in about 290,000 years",
                     )
                 } else {
                     (
+                        Code::BadNumber,
                         format!("`{word}` is not a number, date or duration"),
                         "durations are whole numbers with w, d, h, m or s (`30d`, `1d12h`); \
                          dates are written 2026-01-01",
@@ -731,6 +781,7 @@ impl<'a> P<'a> {
                 return Err(nom::Err::Failure(PErr {
                     remaining: t.len(),
                     end: Some(self.pos(t) + word.len()),
+                    code,
                     message: Some(message),
                     hint: Some(hint.into()),
                 }));
@@ -739,12 +790,13 @@ impl<'a> P<'a> {
                 nom::Err::Failure(PErr {
                     remaining: t.len(),
                     end: None,
+                    code: Code::BadNumber,
                     message: Some("invalid number".into()),
                     hint: None,
                 })
             })?;
             if !value.is_finite() {
-                return self.fail(t, "number out of range");
+                return self.fail(t, Code::BadNumber, "number out of range");
             }
             return done(rest, LitValue::Number(value, text.to_string()));
         }
@@ -783,8 +835,11 @@ impl<'a> P<'a> {
                                     }
                                 }
                                 None => {
-                                    return self
-                                        .fail(&body[k..], "invalid \\u escape: write \\u{hex}")
+                                    return self.fail(
+                                        &body[k..],
+                                        Code::BadString,
+                                        "invalid \\u escape: write \\u{hex}",
+                                    )
                                 }
                             }
                         }
@@ -793,6 +848,7 @@ impl<'a> P<'a> {
                             return Err(nom::Err::Failure(PErr {
                                 remaining: at.len(),
                                 end: Some(self.pos(at) + 1 + other.len_utf8()),
+                                code: Code::BadString,
                                 message: Some(format!("unknown escape `\\{other}` in string")),
                                 hint: Some("escapes are \\\" \\\\ \\n \\t \\r and \\u{hex}".into()),
                             }));
@@ -802,7 +858,11 @@ impl<'a> P<'a> {
                 c => out.push(c),
             }
         }
-        self.fail(i, "unterminated string: expected a closing `\"`")
+        self.fail(
+            i,
+            Code::BadString,
+            "unterminated string: expected a closing `\"`",
+        )
     }
 
     fn date_or_timestamp(&self, t: &'a str) -> Result<Option<(&'a str, LitValue)>, nom::Err<PErr>> {
@@ -838,6 +898,7 @@ impl<'a> P<'a> {
                 Err(_) => Err(nom::Err::Failure(PErr {
                     remaining: t.len(),
                     end: Some(self.pos(t) + end),
+                    code: Code::BadTime,
                     message: Some(format!("`{text}` is not a valid timestamp")),
                     hint: Some(
                         "write timestamps as 2026-01-01T10:00:00Z (with a time zone)".into(),
@@ -853,6 +914,7 @@ impl<'a> P<'a> {
             Err(_) => Err(nom::Err::Failure(PErr {
                 remaining: t.len(),
                 end: Some(self.pos(t) + 10),
+                code: Code::BadTime,
                 message: Some(format!("`{}` is not a valid date", &t[..10])),
                 hint: Some("dates are written YYYY-MM-DD".into()),
             })),
@@ -903,6 +965,7 @@ impl<'a> P<'a> {
 pub fn parse(src: &str) -> Result<Segment, Diagnostics> {
     if src.len() > MAX_SEGMENT_BYTES {
         return Err(Diagnostics::one(Diagnostic::error(
+            Code::TooLarge,
             Span::new(0, 0),
             format!(
                 "the segment is {} bytes; at most {MAX_SEGMENT_BYTES} are accepted",
@@ -920,6 +983,7 @@ pub fn parse(src: &str) -> Result<Segment, Diagnostics> {
             let start = src.len() - e.remaining;
             let end = e.end.unwrap_or_else(|| token_end(src, start));
             let mut d = Diagnostic::error(
+                e.code,
                 Span::new(start, end),
                 e.message.unwrap_or_else(|| "syntax error".into()),
             );
@@ -927,6 +991,7 @@ pub fn parse(src: &str) -> Result<Segment, Diagnostics> {
             Err(Diagnostics::one(d))
         }
         Err(nom::Err::Incomplete(_)) => Err(Diagnostics::one(Diagnostic::error(
+            Code::Unexpected,
             Span::new(src.len(), src.len()),
             "unexpected end of the segment",
         ))),
@@ -942,5 +1007,27 @@ fn token_end(src: &str, start: usize) -> usize {
             start + rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len())
         }
         Some(c) => start + c.len_utf8(),
+    }
+}
+
+/// A point in time written as segments write one: a date (`2026-11-01`, midnight UTC) or a
+/// timestamp (`2026-10-01T12:00Z`, `2026-10-01T12:00:00+02:00`). For options such as `--as-of`,
+/// so they accept exactly what the language does.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    let p = P {
+        src: t,
+        depth: Cell::new(0),
+    };
+    let invalid = || format!("`{t}` is not a date (2026-11-01) or a timestamp (2026-11-01T10:00Z)");
+    match p.date_or_timestamp(t) {
+        Ok(Some(("", LitValue::Date(d)))) => {
+            Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        }
+        Ok(Some(("", LitValue::Timestamp(ts)))) => Ok(ts),
+        Err(nom::Err::Failure(e) | nom::Err::Error(e)) => Err(e
+            .message
+            .map_or_else(invalid, |m| format!("{m} ({})", invalid()))),
+        _ => Err(invalid()),
     }
 }

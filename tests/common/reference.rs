@@ -5,9 +5,10 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use audience::base::version::compare as compare_versions;
 use audience::catalog::Catalog;
 use audience::check::typed::*;
-use audience::plan::derived::{age_on, compare_versions, random_bucket_of};
+use audience::plan::derived::{age_on, random_bucket_of};
 use audience::syntax::ast::{CmpOp, HasOp, MatchOp};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;

@@ -1,25 +1,28 @@
-//! Segment diagnostics: one structured error (kind, message, span, label, hint) that travels
-//! through parsing and checking and is rendered only at the boundary: as compiler-style text
-//! (ariadne: line:col, the line, a caret under the span) or as JSON for programs.
+//! Segment diagnostics: one structured report (severity, stable code, message, span, label,
+//! hint) that travels through parsing and checking and is rendered only at the boundary: as
+//! compiler-style text (ariadne: line:col, the line, a caret under the span) or as JSON for
+//! programs and the web page.
 
-use crate::syntax::ast::Span;
+pub mod codes;
+
+pub use crate::base::span::Span;
 use ariadne::{Config, IndexType, Label, Report, ReportKind, Source};
+pub use codes::Code;
 use serde::Serialize;
 use std::fmt;
 
-/// The three kinds of error, never mixed up: the user's mistake, a feature not supported yet, and
-/// a bug in audience.
+/// An error stops the segment from running; a warning says the answer may not be what was meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum Severity {
     Error,
-    Unsupported,
-    Internal,
+    Warning,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diagnostic {
-    pub kind: Kind,
+    pub severity: Severity,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     /// Shown at the caret; defaults to the message.
@@ -30,9 +33,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
-            kind: Kind::Error,
+            severity: Severity::Error,
+            code,
             message: message.into(),
             span,
             label: None,
@@ -75,15 +79,16 @@ impl Diagnostics {
         for d in &self.0 {
             let start = floor_boundary(src, d.span.start.min(src.len()));
             let end = floor_boundary(src, d.span.end.clamp(start, src.len()));
-            let kind = match d.kind {
-                Kind::Error => ReportKind::Error,
-                Kind::Unsupported => ReportKind::Custom("not supported", ariadne::Color::Yellow),
-                Kind::Internal => {
+            let kind = match (d.severity, d.code) {
+                (_, Code::Internal) => {
                     ReportKind::Custom("internal error (a bug in audience)", ariadne::Color::Red)
                 }
+                (Severity::Error, _) => ReportKind::Error,
+                (Severity::Warning, _) => ReportKind::Warning,
             };
             let (line, col) = Self::line_col(src, start);
             let mut report = Report::build(kind, (name, start..end))
+                .with_code(d.code)
                 .with_config(
                     Config::default()
                         .with_color(color)
@@ -102,7 +107,7 @@ impl Diagnostics {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// `{"diagnostics": [{kind, message, span: {start, end}, line, column, hint}]}`
+    /// `{"diagnostics": [{severity, code, message, span: {start, end}, line, column, hint}]}`
     pub fn to_json(&self, src: &str) -> serde_json::Value {
         let items: Vec<_> = self
             .0
@@ -132,7 +137,11 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{} at {}..{}", d.message, d.span.start, d.span.end)?;
+            write!(
+                f,
+                "{}: {} at {}..{}",
+                d.code, d.message, d.span.start, d.span.end
+            )?;
         }
         Ok(())
     }

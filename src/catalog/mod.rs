@@ -2,9 +2,14 @@
 //!
 //! It names every person and installation attribute (standard and custom) with its type, and every
 //! event definition with its typed properties. The snapshot manifest stores it; the segment checker
-//! resolves names against it; the store derives Arrow schemas from it. This module depends on
-//! nothing but serde so that the language front end can be built and tested on its own.
+//! resolves names against it; the store derives Arrow schemas from it. It owns the one rule by
+//! which a name as written matches a declared one ([`names`]). It depends on nothing but `base`
+//! and serde, so the language front end can be built and tested on its own.
 
+pub mod names;
+
+pub use crate::base::version::VersionKey;
+use names::same;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -93,15 +98,6 @@ pub struct AttributeDef {
     pub dictionary: bool,
 }
 
-/// The layout of a stored version sort key (see `store::version_key`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VersionKey {
-    /// Int64, parts saturating at their bit widths: what snapshots are written with.
-    Int64,
-    /// Decimal128(38, 0), nine decimal digits a part: snapshots written before Int64 keys.
-    Decimal,
-}
-
 /// `sort_key` in a manifest: `"int64"`; older manifests wrote `true` for decimal keys.
 mod sort_key_format {
     use super::VersionKey;
@@ -167,10 +163,9 @@ pub struct EventDef {
 }
 
 impl EventDef {
+    /// The property a name as written means (see [`names`]).
     pub fn property(&self, name: &str) -> Option<&PropertyDef> {
-        self.properties
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
+        self.properties.iter().find(|p| same(&p.name, name))
     }
 }
 
@@ -294,20 +289,17 @@ impl Catalog {
         }
     }
 
-    /// Case-insensitive lookup by name or alias; `custom` selects the custom namespace.
+    /// The attribute a name as written means, by name or alias (see [`names`]); `custom`
+    /// selects the custom namespace.
     pub fn attribute(&self, entity: Entity, name: &str, custom: bool) -> Option<&AttributeDef> {
         self.attributes(entity).iter().find(|a| {
-            a.custom == custom
-                && (a.name.eq_ignore_ascii_case(name)
-                    || a.aliases.iter().any(|x| x.eq_ignore_ascii_case(name)))
+            a.custom == custom && (same(&a.name, name) || a.aliases.iter().any(|x| same(x, name)))
         })
     }
 
-    /// Case-insensitive lookup of an event definition.
+    /// The event definition a name as written means (see [`names`]).
     pub fn event(&self, name: &str) -> Option<&EventDef> {
-        self.events
-            .iter()
-            .find(|e| e.name.eq_ignore_ascii_case(name))
+        self.events.iter().find(|e| same(&e.name, name))
     }
 
     /// Checks the catalog's own consistency (as read from a manifest): unique names and columns.
@@ -325,7 +317,7 @@ impl Catalog {
                 }
                 if attrs[..i]
                     .iter()
-                    .any(|b| b.custom == a.custom && b.name.eq_ignore_ascii_case(&a.name))
+                    .any(|b| b.custom == a.custom && same(&b.name, &a.name))
                 {
                     return Err(format!("{entity} attribute `{}` is declared twice", a.name));
                 }
@@ -338,10 +330,7 @@ impl Catalog {
                     e.name
                 ));
             }
-            if self.events[..i]
-                .iter()
-                .any(|b| b.name.eq_ignore_ascii_case(&e.name))
-            {
+            if self.events[..i].iter().any(|b| same(&b.name, &e.name)) {
                 return Err(format!("event `{}` is declared twice", e.name));
             }
             for (j, p) in e.properties.iter().enumerate() {

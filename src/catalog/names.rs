@@ -1,6 +1,10 @@
-//! Forgiving name matching and "did you mean" suggestions.
+//! The one rule by which a name as written matches a declared name, and "did you mean"
+//! suggestions. Names match ignoring case, spaces, underscores and hyphens (`App Launch` =
+//! `AppLaunch`, `push_registration_enabled` = `pushRegistrationEnabled`): the checker, the
+//! catalog's lookups and output column names all resolve through it, so a name never resolves
+//! on one path and fails on another.
 
-/// Names match ignoring case, spaces, underscores and hyphens: `App Launch` = `AppLaunch`.
+/// A name reduced to what matching compares.
 pub fn normalize(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, ' ' | '_' | '-'))

@@ -1,0 +1,15 @@
+//! The application layer: what the command line and the server both do with a store, as a
+//! library. Opening a snapshot (locally or on a cluster) into a [`Workspace`], reading a
+//! segment (its text, a file, stdin, a saved segment's name), and answering it: count, preview,
+//! export, explain, with the channel policy and default columns of each. Front ends parse their
+//! input, call these, and print or serialize what comes back; none builds plans or typed
+//! segments of its own.
+
+pub mod channel;
+pub mod columns;
+pub mod segments;
+pub mod workspace;
+
+pub use channel::Channel;
+pub use segments::{SegmentSource, Segments};
+pub use workspace::{Explained, Query, Timings, Workspace};

@@ -1,0 +1,304 @@
+//! A workspace: one snapshot opened in one DataFusion session (local or on a cluster), and the
+//! jobs a front end runs on it. The command line opens one per process; the server keeps one
+//! warm per snapshot and shares it between requests.
+
+use super::channel::Channel;
+use super::columns;
+use super::segments::SegmentSource;
+use crate::catalog::Catalog;
+use crate::check::typed::TypedSegment;
+use crate::check::{compile, SavedSegments};
+use crate::error::{Error, Result};
+use crate::exec::cluster::{check_cluster_sees, scanned_tables};
+use crate::exec::{open_session, run, Cluster, SessionOptions};
+use crate::export::{export_split, export_stream, ExportSummary, Format, Progress};
+use crate::plan::{plan_segment, plan_segments, PlanOptions, TableSources, Target};
+use crate::store::{Snapshot, Store};
+use arrow::array::RecordBatch;
+use chrono::{DateTime, Utc};
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a segment is evaluated: at which time, returning what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    pub as_of: DateTime<Utc>,
+    pub target: Target,
+}
+
+/// Where a count's time went (`count --timings`): planning the segment, then DataFusion's
+/// phases.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub plan: Duration,
+    pub optimize: Duration,
+    pub physical: Duration,
+    pub execute: Duration,
+}
+
+/// A segment's plans, as `explain` shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explained {
+    /// The segment with names resolved and saved segments inlined.
+    pub resolved: String,
+    pub logical: String,
+    pub physical: String,
+}
+
+/// What an export writes besides the segment: its channel, columns and format.
+#[derive(Debug, Clone)]
+pub struct ExportSpec {
+    pub as_of: DateTime<Utc>,
+    pub target: Target,
+    pub channel: Option<Channel>,
+    /// Output column names (the defaults of the target and channel when empty).
+    pub columns: Vec<String>,
+    pub format: Format,
+}
+
+/// The target of an export for `channel`, checked against the one asked for: a channel fixes
+/// its target, so asking for the other is the user's mistake rather than silently ignored.
+pub fn export_target(asked: Option<Target>, channel: Option<Channel>) -> Result<Target> {
+    match (asked, channel) {
+        (Some(t), Some(c)) if t != c.target() => Err(Error::Invalid(format!(
+            "the {} channel exports {}, not {}",
+            c.name(),
+            c.target().name(),
+            t.name()
+        ))),
+        (_, Some(c)) => Ok(c.target()),
+        (Some(t), None) => Ok(t),
+        (None, None) => Ok(Target::Installations),
+    }
+}
+
+pub struct Workspace {
+    snapshot: Snapshot,
+    ctx: SessionContext,
+    sources: TableSources,
+    cluster: Cluster,
+    /// Tables the cluster was shown to see in full (checked once per table, before first use).
+    cluster_checked: Mutex<BTreeSet<String>>,
+}
+
+impl Workspace {
+    /// Opens snapshot `id` (the latest when `None`) of the store at `store`.
+    pub async fn open(store: &Path, id: Option<&str>, opts: &SessionOptions) -> Result<Workspace> {
+        let snapshot = Store::open(store)?.snapshot(id)?;
+        Workspace::new(snapshot, opts).await
+    }
+
+    /// A session over an opened snapshot.
+    pub async fn new(snapshot: Snapshot, opts: &SessionOptions) -> Result<Workspace> {
+        let ctx = open_session(&snapshot, opts).await?;
+        let sources = TableSources::from_session(&ctx, &snapshot.manifest).await?;
+        Ok(Workspace {
+            snapshot,
+            ctx,
+            sources,
+            cluster: opts.cluster.clone(),
+            cluster_checked: Mutex::default(),
+        })
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.snapshot.manifest.catalog
+    }
+
+    /// The session, for hand-written SQL over the snapshot's tables.
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// A query at `as_of` (the snapshot's own as-of by default).
+    pub fn query(&self, as_of: Option<DateTime<Utc>>, target: Target) -> Query {
+        Query {
+            as_of: as_of.unwrap_or(self.snapshot.manifest.as_of),
+            target,
+        }
+    }
+
+    /// Parses and checks a segment against this snapshot's catalog.
+    pub fn compile(&self, src: &SegmentSource, saved: &dyn SavedSegments) -> Result<TypedSegment> {
+        compile(&src.text, self.catalog(), saved)
+            .map_err(|d| Error::segment(&src.name, &src.text, d))
+    }
+
+    /// On a cluster, checks once per table that it sees the snapshot's files for the tables
+    /// `plan` reads (a scheduler that cannot list them would plan an empty scan).
+    async fn ready(&self, plan: &LogicalPlan) -> Result<()> {
+        if self.cluster == Cluster::Local {
+            return Ok(());
+        }
+        let checked = |t: &String| {
+            self.cluster_checked
+                .lock()
+                .map(|c| c.contains(t))
+                .unwrap_or(false)
+        };
+        let tables: BTreeSet<String> = scanned_tables(plan)
+            .into_iter()
+            .filter(|t| !checked(t))
+            .collect();
+        check_cluster_sees(&self.ctx, &self.snapshot, &self.cluster, &tables).await?;
+        if let Ok(mut c) = self.cluster_checked.lock() {
+            c.extend(tables);
+        }
+        Ok(())
+    }
+
+    async fn plan(&self, seg: &TypedSegment, opts: &PlanOptions) -> Result<LogicalPlan> {
+        let plan = plan_segment(seg, &self.sources, opts)?;
+        self.ready(&plan).await?;
+        Ok(plan)
+    }
+
+    /// The audience's size.
+    pub async fn count(&self, seg: &TypedSegment, q: Query) -> Result<u64> {
+        Ok(self.count_timed(seg, q).await?.0)
+    }
+
+    /// The audience's size and where the time went.
+    pub async fn count_timed(&self, seg: &TypedSegment, q: Query) -> Result<(u64, Timings)> {
+        let started = Instant::now();
+        let plan = plan_segment(seg, &self.sources, &PlanOptions::keys(q.as_of, q.target))?;
+        let planned = started.elapsed();
+        self.ready(&plan).await?;
+        let (n, phases) = run::count_rows_timed(&self.ctx, plan).await?;
+        Ok((
+            n,
+            Timings {
+                plan: planned,
+                optimize: phases.optimize,
+                physical: phases.physical,
+                execute: phases.execute,
+            },
+        ))
+    }
+
+    fn row_options(
+        &self,
+        q: Query,
+        channel: Option<Channel>,
+        columns: &[String],
+        lists_as_text: bool,
+    ) -> Result<PlanOptions> {
+        let mut names = columns.to_vec();
+        if let Some(c) = channel {
+            // A channel's list always carries its address, whatever the columns asked.
+            let address = c.address_column();
+            if !names.is_empty() && !names.iter().any(|n| n.trim().eq_ignore_ascii_case(address)) {
+                names.push(address.to_string());
+            }
+        }
+        Ok(PlanOptions {
+            as_of: q.as_of,
+            target: q.target,
+            columns: columns::resolve(self.catalog(), &names, q.target, channel)?,
+            extra: channel.map(|c| c.condition(self.catalog())).transpose()?,
+            lists_as_text,
+        })
+    }
+
+    /// A page of the audience: `limit` rows (all when `None`) after `offset`, with `columns`.
+    pub async fn preview(
+        &self,
+        seg: &TypedSegment,
+        q: Query,
+        columns: &[String],
+        offset: usize,
+        limit: Option<usize>,
+        lists_as_text: bool,
+    ) -> Result<Vec<RecordBatch>> {
+        let opts = self.row_options(q, None, columns, lists_as_text)?;
+        let plan = self.plan(seg, &opts).await?;
+        let plan = LogicalPlanBuilder::from(plan)
+            .limit(offset, limit)?
+            .build()?;
+        let stream = run::stream(&self.ctx, plan).await?;
+        Ok(stream.try_collect().await?)
+    }
+
+    /// The audience's rows as a stream (bounded memory for any audience size).
+    pub async fn rows(
+        &self,
+        seg: &TypedSegment,
+        q: Query,
+        channel: Option<Channel>,
+        columns: &[String],
+        format: Format,
+    ) -> Result<SendableRecordBatchStream> {
+        let opts = self.row_options(q, channel, columns, format.lists_as_text())?;
+        let plan = self.plan(seg, &opts).await?;
+        run::stream(&self.ctx, plan).await
+    }
+
+    /// Exports each segment to its file. Several segments are one query over shared scans,
+    /// split into their files by per-segment flag columns. Dropping the future (an interrupt,
+    /// a cancelled job) leaves no file behind.
+    pub async fn export(
+        &self,
+        jobs: &[(TypedSegment, PathBuf)],
+        spec: &ExportSpec,
+        progress: Option<&Progress>,
+    ) -> Result<Vec<ExportSummary>> {
+        let q = Query {
+            as_of: spec.as_of,
+            target: spec.target,
+        };
+        let one_by_one = jobs.len() == 1
+            // Ballista 55 never finishes some shared persons plans (per-person flags over an
+            // installation-scoped aggregate), so on a cluster those run one by one.
+            || (self.cluster != Cluster::Local && spec.target == Target::Persons);
+        if one_by_one {
+            let mut done = Vec::new();
+            for (seg, out) in jobs {
+                let stream = self
+                    .rows(seg, q, spec.channel, &spec.columns, spec.format)
+                    .await?;
+                done.push(export_stream(stream, out, spec.format, progress).await?);
+            }
+            return Ok(done);
+        }
+        let opts = self.row_options(q, spec.channel, &spec.columns, spec.format.lists_as_text())?;
+        let segments: Vec<&TypedSegment> = jobs.iter().map(|(s, _)| s).collect();
+        let plan = plan_segments(&segments, &self.sources, &opts)?;
+        self.ready(&plan).await?;
+        let stream = run::stream(&self.ctx, plan).await?;
+        let outs: Vec<&Path> = jobs.iter().map(|(_, out)| out.as_path()).collect();
+        export_split(stream, &outs, spec.format, progress).await
+    }
+
+    /// The plans of a segment: the one returning the audience's keys, or with `count` the one
+    /// `count` runs; with `analyze` run, with metrics.
+    pub async fn explain(
+        &self,
+        seg: &TypedSegment,
+        q: Query,
+        analyze: bool,
+        count: bool,
+    ) -> Result<Explained> {
+        let mut plan = self
+            .plan(seg, &PlanOptions::keys(q.as_of, q.target))
+            .await?;
+        if count {
+            plan = run::counted(&self.ctx, plan)?;
+        }
+        let (logical, physical) = run::explain(&self.ctx, plan, analyze).await?;
+        Ok(Explained {
+            resolved: seg.root.to_string(),
+            logical,
+            physical,
+        })
+    }
+}
