@@ -1,15 +1,23 @@
-//! `audience`: segment expressions over point-in-time snapshots of mobile audience profiles.
+//! `audience`: segment expressions over point-in-time snapshots of mobile audience profiles,
+//! compiled to Apache DataFusion plans.
 //!
-//! The pipeline, one module a stage:
-//! - [`catalog`]: what a snapshot declares (attributes, events, types);
-//! - [`store`]: immutable Parquet snapshots, atomic publishing, registration in DataFusion;
-//! - [`syntax`]: parse a segment's text into an AST with spans;
-//! - [`check`]: resolve names against the catalog and type-check into the typed segment;
-//! - [`plan`]: compile a typed segment into a DataFusion LogicalPlan;
-//! - [`diagnostic`]: errors with spans, rendered like a compiler or as JSON;
+//! ```text
+//! text ──parse──▶ AST ──check──▶ typed segment ──plan──▶ LogicalPlan ──execute──▶ rows ──export──▶ files
+//! ```
+//!
+//! The modules, lowest first; none uses a module below it in this list (`tests/architecture.rs`):
+//! - [`base`]: foundations: byte spans, time, versions and their sort keys, shared literal helpers;
+//! - [`catalog`]: what a snapshot declares (attributes, events, types), the name-matching rule;
+//! - [`diagnostic`]: segment diagnostics with stable codes, rendered like a compiler or as JSON;
+//! - [`error`]: the error kinds (the user's mistake, not supported, data/IO/engine, bug);
+//! - [`syntax`]: stage 1, parse a segment's text into an AST with spans;
+//! - [`check`]: stage 2, resolve names against the catalog and type-check into the typed segment;
+//! - [`store`]: immutable Parquet snapshots, atomic publishing, the activity summary, tables;
+//! - [`plan`]: stage 3, compile a typed segment into a DataFusion LogicalPlan;
+//! - [`exec`]: stage 4, the DataFusion session (local or Ballista) and running plans;
+//! - [`export`]: stage 5, row writers and atomic audience files (CSV, JSON lines, JSON, Parquet);
 //! - [`generate`]: realistic synthetic snapshots for samples and benchmarks;
-//! - [`exec`]: the DataFusion session plans run in (threads, memory limit, tables);
-//! - [`export`]: streaming, atomic audience files (CSV, JSON lines, Parquet);
+//! - [`app`]: the application layer the front ends share (open, compile, count, export, …);
 //! - [`cli`]: the `audience` command.
 
 pub mod app;

@@ -12,4 +12,4 @@ pub mod workspace;
 
 pub use channel::Channel;
 pub use segments::{SegmentSource, Segments};
-pub use workspace::{Explained, Query, Timings, Workspace};
+pub use workspace::{compile_segment, Explained, Query, Timings, Workspace};

@@ -78,6 +78,15 @@ pub fn export_target(asked: Option<Target>, channel: Option<Channel>) -> Result<
     }
 }
 
+/// Parses and checks a segment against `catalog` (what `check` needs: no session).
+pub fn compile_segment(
+    catalog: &Catalog,
+    src: &SegmentSource,
+    saved: &dyn SavedSegments,
+) -> Result<TypedSegment> {
+    compile(&src.text, catalog, saved).map_err(|d| Error::segment(&src.name, &src.text, d))
+}
+
 pub struct Workspace {
     snapshot: Snapshot,
     ctx: SessionContext,
@@ -115,9 +124,15 @@ impl Workspace {
         &self.snapshot.manifest.catalog
     }
 
-    /// The session, for hand-written SQL over the snapshot's tables.
+    /// The session the snapshot's tables are registered in.
     pub fn session(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Hand-written SQL over the snapshot's tables (`persons`, `installations`, `events`,
+    /// `event_<Name>`), with the session settings segments run with.
+    pub async fn sql(&self, text: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.ctx.sql(text).await?.collect().await?)
     }
 
     /// A query at `as_of` (the snapshot's own as-of by default).
@@ -130,8 +145,7 @@ impl Workspace {
 
     /// Parses and checks a segment against this snapshot's catalog.
     pub fn compile(&self, src: &SegmentSource, saved: &dyn SavedSegments) -> Result<TypedSegment> {
-        compile(&src.text, self.catalog(), saved)
-            .map_err(|d| Error::segment(&src.name, &src.text, d))
+        compile_segment(self.catalog(), src, saved)
     }
 
     /// On a cluster, checks once per table that it sees the snapshot's files for the tables

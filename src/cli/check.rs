@@ -3,7 +3,7 @@
 use super::output::print;
 use super::values::OutputFormat;
 use super::Cli;
-use crate::app::{SegmentSource, Segments};
+use crate::app::{compile_segment, SegmentSource, Segments};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use std::path::PathBuf;
@@ -44,8 +44,7 @@ pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
     let src = source(&args.segment, &args.file, &segments)?;
     let snapshot = Store::open(cli.store_dir())?.snapshot(cli.snapshot.as_deref())?;
     let json = args.format == OutputFormat::Json;
-    let typed = crate::check::compile(&src.text, &snapshot.manifest.catalog, &segments.saved())
-        .map_err(|d| Error::segment(&src.name, &src.text, d))?;
+    let typed = compile_segment(&snapshot.manifest.catalog, &src, &segments.saved())?;
     let out = if json {
         serde_json::json!({ "ok": true, "resolved": typed.root.to_string() }).to_string()
     } else {

@@ -1,8 +1,8 @@
 use super::output::print;
 use super::{tokio_runtime, Cli};
-use crate::error::Result;
-use crate::exec::{open_session, SessionOptions};
-use crate::store::Store;
+use crate::app::Workspace;
+use crate::error::{Error, Result};
+use crate::exec::SessionOptions;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -23,15 +23,16 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
-        let store = Store::open(cli.store_dir())?;
-        let snapshot = store.snapshot(cli.snapshot.as_deref())?;
+        if args.threads == Some(0) {
+            return Err(Error::Invalid("--threads must be at least 1".into()));
+        }
         let opts = SessionOptions {
             threads: args.threads,
             ..SessionOptions::default()
         };
-        let ctx = open_session(&snapshot, &opts).await?;
+        let w = Workspace::open(&cli.store_dir(), cli.snapshot.as_deref(), &opts).await?;
         let opened = Instant::now();
-        let batches = ctx.sql(&args.query).await?.collect().await?;
+        let batches = w.sql(&args.query).await?;
         if args.timings {
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
             eprintln!(

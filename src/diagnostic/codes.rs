@@ -100,3 +100,26 @@ pub fn table() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_list_is_the_list() {
+        let doc = include_str!("../../grammar/diagnostics.md");
+        assert!(
+            doc.contains(&table()),
+            "grammar/diagnostics.md must contain this table:\n{}",
+            table()
+        );
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+        }
+    }
+}

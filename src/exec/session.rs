@@ -34,16 +34,14 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
     // key, so the per-partition (partial) aggregate hardly shrinks its input and the final one
     // hashes every row again. DataFusion skips the partial step once its groups reach a ratio
     // of its input rows; deciding after 10K rows at 0.1 (defaults 100K and 0.8) skips it for
-    // windows of a few events per key and keeps it for long histories. 1M-person store,
-    // interleaved medians of 5: 08 154 -> 134 ms, 13 164 -> 149 ms, 15 107 -> 92 ms; the
-    // rest within noise.
+    // windows of a few events per key and keeps it for long histories (what it bought:
+    // benches/HISTORY.md, "partial aggregation").
     let execution = &mut config.options_mut().execution;
     execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
     execution.skip_partial_aggregation_probe_rows_threshold = 10_000;
     // Row-level filtering inside the Parquet reader stays off for local runs: on our scans a
-    // FilterExec over decoded batches is faster (DataFusion 55, 1M-person store: segment 01 76 →
-    // 62 ms, 02 112 → 72 ms, 08 234 → 193 ms). Row-group and page pruning by statistics happen
-    // either way. Event scans that only a join's dynamic filter narrows opt back in per table
+    // FilterExec over decoded batches is faster (benches/HISTORY.md, "reader filters").
+    // Row-group and page pruning by statistics happen either way. Event scans that only a join's dynamic filter narrows opt back in per table
     // (store::register, plan::events).
     let local = matches!(opts.cluster, Cluster::Local);
     config.options_mut().execution.parquet.pushdown_filters = !local;
@@ -52,9 +50,8 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         // instead of hash-repartitioning both sides: with few partitions, repartitioning the
         // 0.8-1.5M installation rows a segment probes with costs more than sharing one hash
         // table. Estimates come from file statistics and default filter selectivities, so the
-        // bound is loose on purpose. 1M store, interleaved medians of 7: 04 55 -> 40 ms, 10 62
-        // -> 49 ms, the rest within noise. (Up to 2M rows was mixed.) A cluster would ship such
-        // a build side to every task, so cluster sessions keep DataFusion's defaults.
+        // bound is loose on purpose (benches/HISTORY.md, "broadcast joins"). A cluster would
+        // ship such a build side to every task, so cluster sessions keep DataFusion's defaults.
         let optimizer = &mut config.options_mut().optimizer;
         optimizer.hash_join_single_partition_threshold_rows = 1 << 20;
         optimizer.hash_join_single_partition_threshold = 64 << 20;
@@ -62,9 +59,8 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         // looks keys up in an array over the range instead of hashing them (DataFusion's
         // "perfect hash join"; default 15%). Person and installation ids are dense, so the
         // array is at most 4 bytes per person or installation (4 MB per million), about 84
-        // bytes per build row at the bound against ~24 for a hash table. 05's build side is
-        // 52K persons of 1M: probing 921K installations took 10.4 ms of hashing, 2.0 ms with
-        // the array.
+        // bytes per build row at the bound against ~24 for a hash table, and probing an array
+        // is several times cheaper than hashing (benches/HISTORY.md, "array map joins").
         config
             .options_mut()
             .execution

@@ -1,8 +1,8 @@
 //! The generator: realistic, deterministic snapshots at any scale.
 //!
-//! 1. [`world`] plans persons, installations and lifecycles (all in memory, small per person);
-//! 2. [`activity`] streams the history day by day, in parallel, one Parquet file per event and day;
-//! 3. [`tables`] writes persons and installations, using what the history taught (last seen, last
+//! 1. `world` plans persons, installations and lifecycles (all in memory, small per person);
+//! 2. `activity` streams the history day by day, in parallel, one Parquet file per event and day;
+//! 3. `tables` writes persons and installations, using what the history taught (last seen, last
 //!    purchase);
 //! 4. the snapshot is published atomically.
 

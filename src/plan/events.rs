@@ -177,7 +177,7 @@ impl EventAggregates {
                     .alias(SUMMARY_ALIAS)?
                     .build()?;
             // First: its filters are usually the most selective and cheapest, and DataFusion
-            // keeps the join order it is given (segment 11: 0.16 s last, 0.10 s first).
+            // keeps the join order it is given.
             out.plans
                 .insert(0, (Scope::Person, SUMMARY_ALIAS.to_string(), plan));
         }
@@ -318,9 +318,10 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
         _ => col(name),
     }));
     // Property and event-time predicates are cheaper in a FilterExec over decoded batches than
-    // inside the Parquet reader (08: 221 → 193 ms). A scan left with partition predicates only
-    // is narrowed by nothing but the join's dynamic filter, and that one pays off in the
-    // reader: rows of keys the other side lacks are never decoded or aggregated (11: 140 → 86 ms).
+    // inside the Parquet reader. A scan left with partition predicates only is narrowed by
+    // nothing but the join's dynamic filter, and that one pays off in the reader: rows of keys
+    // the other side lacks are never decoded or aggregated (benches/HISTORY.md, "reader
+    // filters").
     let row_filtered =
         is_exact(&window, sources.partitioning) && g.items.iter().all(|(r, _)| r.filter.is_none());
     let source = if row_filtered {

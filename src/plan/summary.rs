@@ -109,11 +109,9 @@ pub(super) fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<V
 
 /// Whether the groups the summary can answer should read it rather than raw events. The summary
 /// costs one scan of one row per person, shared by all of them; each raw group costs its rows
-/// plus a scan, an aggregate and a join, which measure like half a summary scan. On the 1M
-/// store: one 7-day Purchase group (31K rows) takes 48 ms raw and 56 ms through the summary;
-/// AddToCart and Purchase over 7 days (128K rows, two groups) 108 ms raw and 79 ms through it.
-/// So two groups or more always read the summary, a single one when it has at least half as
-/// many rows as there are persons. Without row counts (schema-only sources), the summary.
+/// plus a scan, an aggregate and a join, which measure like half a summary scan
+/// (benches/HISTORY.md, "when the summary pays off"). So two groups or more always read the
+/// summary, a single one when it has at least half as many rows as there are persons. Without row counts (schema-only sources), the summary.
 pub(super) fn summary_pays_off(groups: &[&Group], sources: &TableSources) -> bool {
     let mut raw: u64 = 0;
     for g in groups {

@@ -125,10 +125,9 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// 64-bit integers are keys, times and counts: sorted (keys, and times within a person) or small
 /// (counts). Written `DELTA_BINARY_PACKED` and uncompressed, their deltas pack into a few bits
-/// and decode without decompressing: on the 1M-person store the installations' person_id reads
-/// in 1.5 ms instead of 14 (plain + snappy), an event file's times in 0.5 ms instead of 1.7, and
-/// event files are ~40% smaller. (A dictionary fills up on keys and times and falls back to plain
-/// pages.) Other columns get dictionary pages where their values repeat, snappy-compressed.
+/// and decode without decompressing, about ten times faster than plain pages under snappy, and
+/// event files shrink (benches/HISTORY.md, "delta encoding"). (A dictionary fills up on keys
+/// and times and falls back to plain pages.) Other columns get dictionary pages where their values repeat, snappy-compressed.
 fn delta_encoded(field: &arrow::datatypes::Field) -> bool {
     use arrow::datatypes::DataType;
     matches!(field.data_type(), DataType::Int64 | DataType::Timestamp(..))
@@ -140,9 +139,7 @@ fn delta_encoded(field: &arrow::datatypes::Field) -> bool {
 /// index). Their pages hold narrow key ranges a join's key filter can skip, while any other
 /// column's pages span unordered values: their minima and maxima prune nothing, yet a scan whose
 /// predicate names the column parses the whole file's page index (a 90-day Purchase scan did,
-/// for `amount >= 50`, in each of 91 files). 1M-person store, interleaved medians of 7, one build
-/// on both stores: 06 20.5 → 16.6 ms, 08 13.0 → 11.3, 13 25.4 → 22.8, 15 34.5 → 31.5, the rest
-/// within noise.
+/// for `amount >= 50`, in each of its files; benches/HISTORY.md, "page statistics").
 pub struct ParquetFile {
     local: PathBuf,
     store_path: String,

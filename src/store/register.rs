@@ -25,7 +25,8 @@ pub const EVENTS_TABLE: &str = "events";
 /// A second copy of every event table whose scans filter rows inside the Parquet reader
 /// (DataFusion's `pushdown_filters`), which sessions leave off. The planner picks it for scans
 /// that only a join's dynamic filter narrows: the reader then skips the rows of keys the join's
-/// build side lacks, before they are decoded and aggregated (segment 11: 140 → 86 ms).
+/// build side lacks, before they are decoded and aggregated (benches/HISTORY.md, "reader
+/// filters").
 pub const ROW_FILTERED_SCHEMA: &str = "row_filtered";
 
 /// The table holding one event definition's history, partitioned by `day`.
@@ -226,16 +227,13 @@ fn listing(
 /// (`publish::ParquetFile`), and the only key predicates their scans get are join dynamic
 /// filters, whose bounds span nearly the whole id range. Yet a scan with any predicate loads
 /// the file's whole page index, once per partition: for the persons file an offset index for
-/// each of ~400 columns in every row group (292 KB, read and parsed twice in segment 10).
-/// Two builds, interleaved medians of 11 on the 1M-person store: 14 of 16 segments 1-5 ms
-/// faster (04 28.5 -> 25.4 ms, 05 21.6 -> 19.7, 09 20.8 -> 17.5, 10 34.9 -> 31.9, 15 32.2 ->
-/// 27.4), 03 and 13 equal; two earlier runs with a switch agreed. Event tables keep it.
+/// each of its hundreds of columns in every row group (benches/HISTORY.md, "page index").
+/// Event tables keep it.
 ///
 /// Scans do not look for bloom filters: the writer writes none (`publish::ParquetFile`), yet
-/// DataFusion checks every row group for one per predicate column. 07 opens 91 Purchase files:
-/// its scan spent 2.8 ms there, and its query took 33.8 -> 31.4 ms (interleaved medians of 9,
-/// 1M-person store; the rest within noise). These are the table's own options: DataFusion reads
-/// them, not the session's, for tables with a format of their own.
+/// DataFusion checks every row group for one per predicate column, which a scan of many small
+/// files pays per file (benches/HISTORY.md, "bloom filters"). These are the table's own
+/// options: DataFusion reads them, not the session's, for tables with a format of their own.
 fn parquet_format(row_filter: bool, page_index: bool) -> ParquetFormat {
     let mut parquet = TableParquetOptions::default();
     parquet.global.enable_page_index = page_index;

@@ -97,8 +97,8 @@ pub async fn plan(
 }
 
 /// Persons a range when the summary is built in ranges of person ids: each range is joined and
-/// sorted in memory, about 340 columns a person on the benchmark catalog (all at once, the 1M
-/// store peaked at 5.1 GB with 240 columns; DataFusion's hash joins cannot spill).
+/// sorted in memory, hundreds of columns a person, and DataFusion's hash joins cannot spill, so
+/// building all persons at once multiplies peak memory (benches/HISTORY.md, "summary build").
 const PERSONS_PER_RANGE: u64 = 250_000;
 
 /// Ranges `[from, to)` of person ids, in order, that split the persons into parts of about
@@ -198,7 +198,7 @@ pub async fn values(
 /// Computes the summary of the snapshot being written (its tables read from staging) and
 /// rewrites the persons file with the summary's columns beside the attributes, so segments
 /// over persons read both in one scan instead of joining a million summary rows to a million
-/// persons (1M-person store: segment 16 129 → 27 ms, 12 100 → 49 ms, 15 105 → 66 ms). Records
+/// persons (benches/HISTORY.md, "summary in the persons file"). Records
 /// the new file in `manifest` as both, with the extra columns it has; the staged persons files
 /// it replaces are removed.
 ///

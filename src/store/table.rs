@@ -6,12 +6,10 @@
 //! every file with its period, rows and size, so this table prunes periods from it and lists
 //! nothing, and plans get the exact row count from it. Footers are read at planning, concurrently,
 //! into the session's metadata cache, so the scan's one-at-a-time file opens do not read them
-//! again (13: 49 ms of metadata loading inside the scan otherwise). Column statistics (min, max,
-//! nulls: joins are ordered by the rows filters are estimated to keep) are derived for the scanned
-//! columns only; a ListingTable derives them for every column, ~400 in the 1M-person store's
-//! persons file. Interleaved medians of 5 against listed persons and installations: 01 41.9 →
-//! 34.3 ms, 03 46.8 → 39.3, 04 41.8 → 34.0, 08 18.3 → 15.3, 16 33.2 → 28.9, the rest within
-//! noise. (Without column statistics, 09 and 11 built hash tables on installations: 28 → 46 ms.)
+//! again. Column statistics (min, max, nulls: joins are ordered by the rows filters are estimated
+//! to keep, and without them some joins build on the wrong side) are derived for the scanned
+//! columns only; a ListingTable derives them for every column, hundreds in a persons file with
+//! the activity summary (benches/HISTORY.md, "manifest tables").
 //!
 //! Filters on the period column are exact (files are pruned by evaluating them on each file's
 //! period); the others are left to a FilterExec that DataFusion pushes into the Parquet scan
@@ -251,9 +249,8 @@ impl TableProvider for ManifestTable {
                 async move {
                     // Statistics need the footer only. Given a cache, DataFusion would also
                     // load the page index here, whether or not the scan's predicates can use
-                    // it; scans load it themselves when they can. Interleaved medians of 7 on
-                    // the 1M-person store: 03 32.1 -> 28.4 ms, 05 23.2 -> 20.5, 07 38.2 -> 33.9,
-                    // 09 22.8 -> 19.1, 12 39.5 -> 31.7, 14 24.3 -> 20.3, the rest 0-3 ms.
+                    // it; scans load it themselves when they can (benches/HISTORY.md, "page
+                    // index").
                     let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
                         .with_file_metadata_cache(Some(cache))
                         .with_page_index_policy(Some(PageIndexPolicy::Skip))
