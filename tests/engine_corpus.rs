@@ -1,5 +1,7 @@
 //! The segment corpus run against the committed sample: every valid case's audience size for both
-//! targets (snapshot), at the snapshot's as-of time and a month earlier (backtesting).
+//! targets (snapshot), at the snapshot's as-of time and a month earlier (backtesting); and against
+//! a snapshot in the older layout (summary in a file of its own, no version keys, list lengths or
+//! dictionaries), which must still be read exactly as before.
 
 mod common;
 
@@ -11,8 +13,17 @@ use std::path::Path;
 
 #[tokio::test]
 async fn corpus_counts_on_the_sample() {
+    insta::assert_snapshot!(corpus_counts("data/sample").await);
+}
+
+#[tokio::test]
+async fn corpus_counts_on_a_snapshot_in_the_older_layout() {
+    insta::assert_snapshot!(corpus_counts("tests/fixtures/legacy-sample").await);
+}
+
+async fn corpus_counts(store: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (snapshot, ctx, sources) = common::open(&root.join("data/sample")).await;
+    let (snapshot, ctx, sources) = common::open(&root.join(store)).await;
     let saved = SegmentDir(root.join("tests/segments/saved"));
     let mut dir: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
         .unwrap()
@@ -45,7 +56,7 @@ async fn corpus_counts_on_the_sample() {
             counts[3]
         ));
     }
-    insta::assert_snapshot!(report);
+    report
 }
 
 /// Which scans filter rows inside the Parquet reader: only event scans left with partition

@@ -2,7 +2,7 @@
 
 use super::output::print;
 use super::values::OutputFormat;
-use super::Cli;
+use super::{absolute_path, Cli};
 use crate::app::{compile_segment, SegmentSource, Segments};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -13,11 +13,11 @@ pub struct CheckArgs {
     /// The segment: its text, `@file.seg`, `@-` (stdin), or a saved segment's name.
     segment: Option<String>,
     /// Read the segment from a file.
-    #[arg(long, conflicts_with = "segment")]
+    #[arg(long, conflicts_with = "segment", value_parser = absolute_path)]
     file: Option<PathBuf>,
     /// Directory of saved segments (`name.seg`) that segment("name") refers to (default: the
     /// store's segments/).
-    #[arg(long)]
+    #[arg(long, value_parser = absolute_path)]
     segments: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
@@ -39,10 +39,10 @@ fn source(
 pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
     let segments = match &args.segments {
         Some(dir) => Segments::at(dir.clone()),
-        None => Segments::of_store(&cli.store_dir()),
+        None => Segments::of_store(&cli.store_dir()?),
     };
     let src = source(&args.segment, &args.file, &segments)?;
-    let snapshot = Store::open(cli.store_dir())?.snapshot(cli.snapshot.as_deref())?;
+    let snapshot = Store::open(cli.store_dir()?)?.snapshot(cli.snapshot.as_deref())?;
     let json = args.format == OutputFormat::Json;
     let typed = compile_segment(&snapshot.manifest.catalog, &src, &segments.saved())?;
     let out = if json {
@@ -57,7 +57,7 @@ pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
 pub struct FmtArgs {
     /// The segment: its text, `@file.seg` or `@-` (stdin).
     segment: Option<String>,
-    #[arg(long, conflicts_with = "segment")]
+    #[arg(long, conflicts_with = "segment", value_parser = absolute_path)]
     file: Option<PathBuf>,
 }
 

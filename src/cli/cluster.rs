@@ -49,7 +49,7 @@ pub struct ExecutorArgs {
     #[arg(long, value_parser = crate::exec::parse_size)]
     memory_limit: Option<usize>,
     /// Directory for shuffle files (default: a temporary directory).
-    #[arg(long)]
+    #[arg(long, value_parser = super::absolute_path)]
     work_dir: Option<std::path::PathBuf>,
 }
 

@@ -1,5 +1,5 @@
 use super::output::print;
-use super::parse_time;
+use super::{absolute_path, parse_time};
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateOptions};
 use crate::store::manifest::Partitioning;
@@ -11,7 +11,7 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory to write the snapshot into (created if missing).
-    #[arg(long)]
+    #[arg(long, value_parser = absolute_path)]
     out: PathBuf,
     /// Number of persons (identified and anonymous).
     #[arg(long, default_value_t = 1_000_000)]

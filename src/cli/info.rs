@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
-    let store = Store::open(cli.store_dir())?;
+    let store = Store::open(cli.store_dir()?)?;
     let snapshot = store.snapshot(cli.snapshot.as_deref())?;
     if args.verify {
         snapshot.verify_event_files()?;

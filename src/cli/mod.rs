@@ -14,7 +14,7 @@ mod values;
 
 use crate::error::{Error, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -24,8 +24,8 @@ use std::process::ExitCode;
     about = "Segment expressions over point-in-time snapshots of mobile audiences"
 )]
 pub struct Cli {
-    /// Store directory (default: $AUDIENCE_STORE, else the committed sample data/sample).
-    #[arg(long, global = true, env = "AUDIENCE_STORE")]
+    /// Store directory (default: $AUDIENCE_STORE, else ./data/sample when it exists).
+    #[arg(long, global = true, env = "AUDIENCE_STORE", value_parser = absolute_path)]
     pub store: Option<PathBuf>,
     /// Snapshot id (default: the latest).
     #[arg(long, global = true)]
@@ -62,19 +62,41 @@ pub enum Command {
     Cluster(cluster::Command),
 }
 
+/// The store used when none is named: the committed sample, seen from a checkout's root.
+const DEFAULT_STORE: &str = "data/sample";
+
 impl Cli {
-    /// The store to read: --store, else the committed sample (found from the working directory
-    /// or, for a binary run from elsewhere, from where it was built).
-    pub fn store_dir(&self) -> PathBuf {
+    /// The store to read: --store (or $AUDIENCE_STORE), else ./data/sample when there is one.
+    pub fn store_dir(&self) -> Result<PathBuf> {
         if let Some(s) = &self.store {
-            return s.clone();
+            return Ok(s.clone());
         }
-        let local = PathBuf::from("data/sample");
-        if local.is_dir() {
-            return local;
+        match Path::new(DEFAULT_STORE).canonicalize() {
+            Ok(p) if p.is_dir() => Ok(p),
+            _ => Err(Error::Invalid(format!(
+                "no store: give --store DIR or set AUDIENCE_STORE (./{DEFAULT_STORE} is used \
+                 when it exists, as in a checkout of audience)"
+            ))),
         }
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"))
     }
+}
+
+/// A path made absolute once, where it enters: relative paths name files from the working
+/// directory, but the query engine's object store reads absolute locations only. A path that
+/// does not exist yet (an output file) is its directory's canonical path and its name.
+pub fn absolute_path(s: &str) -> std::result::Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if let Ok(c) = p.canonicalize() {
+        return Ok(c);
+    }
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+    if let (Some(name), Ok(dir)) = (
+        p.file_name(),
+        parent.unwrap_or(Path::new(".")).canonicalize(),
+    ) {
+        return Ok(dir.join(name));
+    }
+    std::path::absolute(&p).map_err(|e| format!("`{s}`: {e}"))
 }
 
 /// Runs the command line and maps errors to exit codes.

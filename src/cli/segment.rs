@@ -3,7 +3,7 @@
 
 use super::output::{self, print};
 use super::values::{ChannelArg, FileFormatArg, OutputFormat, RowsFormatArg, TargetArg};
-use super::{parse_time, tokio_runtime, Cli};
+use super::{absolute_path, parse_time, tokio_runtime, Cli};
 use crate::app::workspace::{export_target, ExportSpec};
 use crate::app::{SegmentSource, Segments, Workspace};
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ pub struct RunArgs {
     target: Option<TargetArg>,
     /// Directory of saved segments (`name.seg`) for segment("name") and SEGMENT names
     /// (default: the store's segments/).
-    #[arg(long)]
+    #[arg(long, value_parser = absolute_path)]
     segments: Option<PathBuf>,
     /// DataFusion memory pool (e.g. 512MiB); operators spill to disk past it where they can.
     #[arg(long, value_parser = parse_size)]
@@ -57,17 +57,17 @@ impl RunArgs {
         })
     }
 
-    fn segments(&self, cli: &Cli) -> Segments {
-        match &self.segments {
+    fn segments(&self, cli: &Cli) -> Result<Segments> {
+        Ok(match &self.segments {
             Some(dir) => Segments::at(dir.clone()),
-            None => Segments::of_store(&cli.store_dir()),
-        }
+            None => Segments::of_store(&cli.store_dir()?),
+        })
     }
 }
 
 /// A workspace and the segment argument read, compiled.
 async fn open(cli: &Cli, run: &RunArgs) -> Result<Workspace> {
-    Workspace::open(&cli.store_dir(), cli.snapshot.as_deref(), &run.session()?).await
+    Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &run.session()?).await
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,7 +87,7 @@ pub struct CountArgs {
 }
 
 pub fn count(cli: &Cli, args: &CountArgs) -> Result<()> {
-    let segments = args.run.segments(cli);
+    let segments = args.run.segments(cli)?;
     let src = segments.read_arg(&args.segment)?;
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
@@ -152,7 +152,7 @@ pub struct QueryArgs {
 }
 
 pub fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
-    let segments = args.run.segments(cli);
+    let segments = args.run.segments(cli)?;
     let src = segments.read_arg(&args.segment)?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         RowsFormatArg::Table
@@ -182,10 +182,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     run: RunArgs,
     /// The file to write (written to a temporary file and renamed when complete).
-    #[arg(long, required_unless_present = "out_dir")]
+    #[arg(long, required_unless_present = "out_dir", value_parser = absolute_path)]
     out: Option<PathBuf>,
     /// Export every saved segment into this directory, one file each.
-    #[arg(long, conflicts_with = "out")]
+    #[arg(long, conflicts_with = "out", value_parser = absolute_path)]
     out_dir: Option<PathBuf>,
     /// File format (default: from the file extension, else CSV).
     #[arg(long, value_enum)]
@@ -199,7 +199,7 @@ pub struct ExportArgs {
 }
 
 pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
-    let segments = args.run.segments(cli);
+    let segments = args.run.segments(cli)?;
     // (segment, output file) pairs: one segment, or every saved segment.
     let mut sources: Vec<(SegmentSource, PathBuf)> = Vec::new();
     let explicit = args.format.map(Format::from);
@@ -305,7 +305,7 @@ pub struct ExplainArgs {
 }
 
 pub fn explain(cli: &Cli, args: &ExplainArgs) -> Result<()> {
-    let segments = args.run.segments(cli);
+    let segments = args.run.segments(cli)?;
     let src = segments.read_arg(&args.segment)?;
     tokio_runtime()?.block_on(async {
         let w = open(cli, &args.run).await?;

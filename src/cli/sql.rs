@@ -30,7 +30,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
             threads: args.threads,
             ..SessionOptions::default()
         };
-        let w = Workspace::open(&cli.store_dir(), cli.snapshot.as_deref(), &opts).await?;
+        let w = Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &opts).await?;
         let opened = Instant::now();
         let batches = w.sql(&args.query).await?;
         if args.timings {

@@ -32,6 +32,8 @@ pub struct Staging {
 impl Staging {
     /// Creates the store (if new) and a fresh staging directory for a snapshot created at `now`.
     pub fn begin(store: &Path, now: DateTime<Utc>) -> Result<Staging> {
+        // Tables read staged files through an object store, which takes absolute paths only.
+        let store = &std::path::absolute(store).at(store)?;
         for sub in [SNAPSHOTS_DIR, STAGING_DIR] {
             let p = store.join(sub);
             std::fs::create_dir_all(&p).at(&p)?;
