@@ -176,3 +176,26 @@ impl<'a> Checker<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::checked;
+    use insta::assert_snapshot;
+
+    #[test]
+    fn event_functions_resolve_their_property_filter_and_window() {
+        assert_snapshot!(checked("sum(purchase.AMOUNT where currency = \"EUR\" within 30d) > 10"), @r#"sum(Purchase.amount where currency = "EUR" within 30d) > 10"#);
+        assert_snapshot!(checked("did(AddToCart since 7d ago) and last(AppLaunch) before 2026-10-01"), @"count(AddToCart since 7d ago) > 0 and last(AppLaunch) before 2026-10-01");
+    }
+
+    #[test]
+    fn event_functions_say_what_they_need() {
+        assert_snapshot!(checked("sum(Purchase.currency) > 1"), @"E041 13..21 sum(…) needs a number property, but Purchase.currency is a string (count(…) counts events: count(Purchase where currency = …))");
+        assert_snapshot!(checked("avg(Purchase) > 1"), @"E041 0..13 avg(…) needs a property: which number of Purchase should it use? (write avg(Purchase.amount))");
+        assert_snapshot!(checked("first(Install.price) within 7d"), @"E041 14..19 first(…) takes an event, not a property (write first(Install))");
+        assert_snapshot!(checked("count(AppLaunch within 2026-01-01) > 1"), @"E035 23..33 `within` takes a duration, not a date (e.g. within 30d, within 12h)");
+        assert_snapshot!(checked("count(AppLaunch since 30d) > 1"), @"E035 22..25 a duration where a point in time belongs (write `30d ago`, or use `within 30d`)");
+        assert_snapshot!(checked("did(Purchase) > 1"), @"E040 0..13 did(…) is a condition on its own and cannot be compared (use count(…) to compare how often: count(AddToCart within 7d) >= 2)");
+        assert_snapshot!(checked("count(Purchase where count(AppLaunch) > 1) > 0"), @"E043 21..37 event functions cannot be nested inside `where`");
+    }
+}

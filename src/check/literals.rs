@@ -333,3 +333,27 @@ impl<'a> Checker<'a> {
         result.unwrap_or(TPred::Const(false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::checked;
+    use insta::assert_snapshot;
+
+    #[test]
+    fn literals_take_the_type_of_their_field() {
+        assert_snapshot!(checked("custom.loyaltyPoints = \"abc\""), @"E030 23..28 `custom.loyaltyPoints` is a number, but this is a string (write a number, e.g. 100 or 99.5)");
+        assert_snapshot!(checked("osVersion >= \"17.x\""), @r#"E033 13..19 `17.x` is not a version: `osVersion` compares part by part (write dotted numbers such as "17.2" or "5.10.1" (at most 4 parts))"#);
+        assert_snapshot!(checked("installedAt > 30d"), @"E035 14..17 a duration where a date belongs: `installedAt` is a timestamp (write `installedAt within 30d` or `installedAt before 30d ago`)");
+        assert_snapshot!(checked("lastSeenAt within 2026-01-01"), @"E035 18..28 `within` takes a duration, not a date (e.g. within 7d; for a fixed time use after/before)");
+    }
+
+    #[test]
+    fn operators_apply_to_their_types_only() {
+        assert_snapshot!(checked("primaryDevice > true"), @"E032 16..20 `primaryDevice` is a boolean: only = and != compare it");
+        assert_snapshot!(checked("platform has \"iOS\""), @r#"E032 0..8 `has` needs a list, but `platform` is a string (for a single value use `platform = "…"` or `platform contains "…"`)"#);
+        assert_snapshot!(checked("tags = \"vip\""), @r#"E032 0..4 `tags` is a list; it cannot be compared (use `tags has "…"`, `has any (…)` or `has all (…)`)"#);
+        assert_snapshot!(checked("age contains \"1\""), @"E032 0..3 `contains` needs a string, but `age` is a number (string matching works on strings)");
+        assert_snapshot!(checked("deviceModel matches \"(\""), @"E034 20..23 invalid regular expression: unclosed group (the syntax is Rust's regex crate (like RE2))");
+        assert_snapshot!(checked("count(AppLaunch) is set"), @"E042 0..16 `count(AppLaunch)` always has a value (0 when there are no events) (compare it: `count(AppLaunch) > 0`)");
+    }
+}

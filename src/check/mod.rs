@@ -217,3 +217,44 @@ impl<'a> Checker<'a> {
         }
     }
 }
+
+/// Test helpers: a segment checked against the sample catalog (with two saved segments), shown
+/// as its resolved form or as its diagnostics, one a line with code, span, message and hint.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn saved() -> SavedMap {
+        SavedMap(
+            [
+                ("vip-users", "tags has \"vip\""),
+                ("loop-a", "segment(\"loop-b\")"),
+                ("loop-b", "segment(\"loop-a\")"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+    }
+
+    pub fn checked(src: &str) -> String {
+        match compile(src, &Catalog::sample(), &saved()) {
+            Ok(t) => t.root.to_string(),
+            Err(d) => {
+                d.0.iter()
+                    .map(|d| {
+                        let hint = d
+                            .hint
+                            .as_deref()
+                            .map_or(String::new(), |h| format!(" ({h})"));
+                        format!(
+                            "{} {}..{} {}{hint}",
+                            d.code, d.span.start, d.span.end, d.message
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    }
+}

@@ -274,3 +274,31 @@ impl<'a> Checker<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::checked;
+    use insta::assert_snapshot;
+
+    #[test]
+    fn names_resolve_forgivingly_and_canonically() {
+        assert_snapshot!(checked("PRIMARYDEVICE and push_registration_enabled and `App Launch`"), @"installation.primaryDevice and installation.pushRegistrationEnabled and count(AppLaunch) > 0");
+        assert_snapshot!(checked("appVersion >= \"5.2\" and custom.theme = \"dark\" and age > 30"), @r#"installation.applicationVersion >= "5.2" and installation.custom.theme = "dark" and age > 30"#);
+    }
+
+    #[test]
+    fn unknown_names_get_a_reason_and_a_suggestion() {
+        assert_snapshot!(checked("primaryDevise"), @"E020 0..13 unknown attribute `primaryDevise` (did you mean `primaryDevice`?)");
+        assert_snapshot!(checked("person.platfrom = \"iOS\""), @"E020 0..15 persons have no attribute `platfrom` (`audience info` lists every attribute)");
+        assert_snapshot!(checked("count(AppLunch) > 1"), @"E023 6..14 unknown event `AppLunch` (did you mean `AppLaunch`?)");
+        assert_snapshot!(checked("count(Purchase where amout > 1) > 1"), @"E024 21..26 Purchase has no property `amout` (did you mean `amount`?)");
+    }
+
+    #[test]
+    fn names_that_need_a_namespace_say_which() {
+        assert_snapshot!(checked("createdAt within 7d"), @"person.createdAt within 7d");
+        assert_snapshot!(checked("favoriteTeam = \"Dinamo\""), @"E022 0..12 `favoriteTeam` is a custom attribute (write person.custom.favoriteTeam (or custom.favoriteTeam))");
+        assert_snapshot!(checked("Purchase.amount > 10"), @"E025 0..15 `Purchase.amount` is an event property: it can only be used inside an event function (e.g. sum(Purchase.amount) > 100, or count(Purchase where amount = …) >= 1)");
+        assert_snapshot!(checked("count(Purchase where person.country = \"HR\") > 0"), @"E026 21..35 inside `where`, names are properties of Purchase");
+    }
+}

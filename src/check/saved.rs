@@ -209,3 +209,17 @@ impl<'a> Checker<'a> {
         TPred::Const(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::checked;
+    use insta::assert_snapshot;
+
+    #[test]
+    fn saved_segments_are_inlined_by_name() {
+        assert_snapshot!(checked("segment(\"vip-users\") and primaryDevice"), @r#"segment("vip-users") { person.tags has "vip" } and installation.primaryDevice"#);
+        assert_snapshot!(checked("segment(\"vip-user\")"), @r#"E050 0..19 there is no saved segment named `vip-user` (did you mean segment("vip-users")?)"#);
+        assert_snapshot!(checked("segment(\"loop-a\")"), @"E053 0..17 saved segments refer to each other in a cycle: loop-a → loop-b → loop-a");
+        assert_snapshot!(checked("count(Purchase where segment(\"vip-users\")) > 0"), @"E043 21..41 segment(…) cannot be used inside `where`");
+    }
+}

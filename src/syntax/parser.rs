@@ -1031,3 +1031,78 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         _ => Err(invalid()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use insta::assert_snapshot;
+
+    fn parsed(src: &str) -> String {
+        match parse(src) {
+            Ok(seg) => seg.to_string(),
+            Err(d) => {
+                d.0.iter()
+                    .map(|d| {
+                        let hint = d
+                            .hint
+                            .as_deref()
+                            .map_or(String::new(), |h| format!(" ({h})"));
+                        format!(
+                            "{} {}..{} {}{hint}",
+                            d.code, d.span.start, d.span.end, d.message
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_keeps_precedence_with_few_parentheses() {
+        assert_snapshot!(parsed("a OR b AND (c or d) and not (e and f)"), @"a or b and (c or d) and not (e and f)");
+        assert_snapshot!(parsed("((a))  and   NOT   not b"), @"a and not not b");
+        assert_snapshot!(parsed("x == 1 and y <> \"q\\\"uote\" # comment\n and z"), @r#"x = 1 and y != "q\"uote" and z"#);
+    }
+
+    #[test]
+    fn keywords_are_matched_whole() {
+        assert_snapshot!(parsed("andromeda and oracle or notable"), @"andromeda and oracle or notable");
+        assert_snapshot!(parsed("`and` = 1"), @"`and` = 1");
+    }
+
+    #[test]
+    fn literals_parse_with_their_text() {
+        assert_snapshot!(parsed("t within 1D12H and d after 2026-02-28 and ts before 2026-01-01T10:00Z and n = -1.50"), @"t within 1d12h and d after 2026-02-28 and ts before 2026-01-01T10:00:00Z and n = -1.50");
+    }
+
+    #[test]
+    fn failures_point_at_the_token_and_say_what_was_expected() {
+        assert_snapshot!(parsed("(a and b"), @"E004 8..8 expected `)` to close the `(` opened at 1:1, found the end of the segment (every `(` needs a matching `)`)");
+        assert_snapshot!(parsed("a b"), @"E002 2..3 unexpected `b`: expected `and`, `or` or the end of the segment");
+        assert_snapshot!(parsed("a and"), @"E003 5..5 expected a condition (an attribute, an event function such as count(…), or `(`), found the end of the segment");
+        assert_snapshot!(parsed("name = \"x\\q\""), @r#"E009 9..11 unknown escape `\q` in string (escapes are \" \\ \n \t \r and \u{hex})"#);
+        assert_snapshot!(parsed("count(AppLaunch within 30d >= 3"), @"E004 27..28 expected `)` to close count(…), found `>` (inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`))");
+        assert_snapshot!(parsed("x between 1 2"), @"E007 12..13 expected `and` in `between … and …`");
+        assert_snapshot!(parsed("färg = 1"), @"E008 0..5 `färg` must be quoted: bare names are ASCII (quote it with backticks: `färg`)");
+        assert_snapshot!(parsed("d = 2026-13-01"), @"E011 4..14 `2026-13-01` is not a valid date (dates are written YYYY-MM-DD)");
+        assert_snapshot!(parsed("t within 99999999999999999d"), @"E012 9..27 the duration `99999999999999999d` is too large (durations must fit in about 290,000 years)");
+        assert_snapshot!(parsed(""), @"E001 0..0 the segment is empty: expected a condition");
+    }
+
+    #[test]
+    fn times_for_options_read_like_literals() {
+        assert_eq!(
+            parse_time("2026-10-01T12:00Z").unwrap().to_rfc3339(),
+            "2026-10-01T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2026-10-01").unwrap().to_rfc3339(),
+            "2026-10-01T00:00:00+00:00"
+        );
+        assert!(parse_time("yesterday").unwrap_err().contains("not a date"));
+        assert!(parse_time("2026-02-30")
+            .unwrap_err()
+            .contains("not a valid date"));
+    }
+}
