@@ -240,21 +240,7 @@ pub(crate) mod testing {
     pub fn checked(src: &str) -> String {
         match compile(src, &Catalog::sample(), &saved()) {
             Ok(t) => t.root.to_string(),
-            Err(d) => {
-                d.0.iter()
-                    .map(|d| {
-                        let hint = d
-                            .hint
-                            .as_deref()
-                            .map_or(String::new(), |h| format!(" ({h})"));
-                        format!(
-                            "{} {}..{} {}{hint}",
-                            d.code, d.span.start, d.span.end, d.message
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
+            Err(d) => d.brief(),
         }
     }
 }

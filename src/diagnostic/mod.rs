@@ -107,6 +107,24 @@ impl Diagnostics {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// One line a diagnostic: code, byte span, message and hint (for tests and logs).
+    pub fn brief(&self) -> String {
+        self.0
+            .iter()
+            .map(|d| {
+                let hint = d
+                    .hint
+                    .as_deref()
+                    .map_or(String::new(), |h| format!(" ({h})"));
+                format!(
+                    "{} {}..{} {}{hint}",
+                    d.code, d.span.start, d.span.end, d.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// `{"diagnostics": [{severity, code, message, span: {start, end}, line, column, hint}]}`
     pub fn to_json(&self, src: &str) -> serde_json::Value {
         let items: Vec<_> = self

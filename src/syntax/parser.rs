@@ -530,18 +530,24 @@ impl<'a> P<'a> {
             return Ok((r, Some(Window::Since(t))));
         }
         if let Some(r) = self.kw(i, "between") {
-            let (r, a) = self.value_after(r, "between")?;
-            let Some(r) = self.kw(r, "and") else {
-                return self.fail(
-                    self.ws(r),
-                    Code::IncompletePhrase,
-                    "expected `and` in `between … and …`",
-                );
-            };
-            let (r, b) = self.value_after(r, "and")?;
+            let (r, (a, b)) = self.between(r)?;
             return Ok((r, Some(Window::Between(a, b))));
         }
         Ok((i, None))
+    }
+
+    /// `literal , "and" , literal`, after `between`.
+    fn between(&self, i: &'a str) -> Res<'a, (Literal, Literal)> {
+        let (r, a) = self.value_after(i, "between")?;
+        let Some(r) = self.kw(r, "and") else {
+            return self.fail(
+                self.ws(r),
+                Code::IncompletePhrase,
+                "expected `and` in `between … and …`",
+            );
+        };
+        let (r, b) = self.value_after(r, "and")?;
+        Ok((r, (a, b)))
     }
 
     fn value_after(&self, i: &'a str, after: &str) -> Res<'a, Literal> {
@@ -634,15 +640,7 @@ impl<'a> P<'a> {
             ));
         }
         if let Some(r) = self.kw(t, "between") {
-            let (r, a) = self.value_after(r, "between")?;
-            let Some(r) = self.kw(r, "and") else {
-                return self.fail(
-                    self.ws(r),
-                    Code::IncompletePhrase,
-                    "expected `and` in `between … and …`",
-                );
-            };
-            let (r, b) = self.value_after(r, "and")?;
+            let (r, (a, b)) = self.between(r)?;
             return Ok((r, Some(Test::Between(a, b))));
         }
         if let Some(r) = self.kw(t, "is") {
@@ -1040,21 +1038,7 @@ mod tests {
     fn parsed(src: &str) -> String {
         match parse(src) {
             Ok(seg) => seg.to_string(),
-            Err(d) => {
-                d.0.iter()
-                    .map(|d| {
-                        let hint = d
-                            .hint
-                            .as_deref()
-                            .map_or(String::new(), |h| format!(" ({h})"));
-                        format!(
-                            "{} {}..{} {}{hint}",
-                            d.code, d.span.start, d.span.end, d.message
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
+            Err(d) => d.brief(),
         }
     }
 
