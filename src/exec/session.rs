@@ -80,6 +80,17 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
             .optimizer
             .enable_dynamic_filter_pushdown = false;
     }
+    #[cfg(feature = "cluster")]
+    if opts.cluster == Cluster::Standalone {
+        // The in-process cluster has one executor, so every shuffle read would be local; forced
+        // remote, its reads take the Arrow Flight path a real cluster's reads take between
+        // nodes, so tests see what crosses the wire (issue: Flight turned dictionary columns
+        // into plain strings).
+        use ballista::prelude::SessionConfigExt;
+        config = config
+            .upgrade_for_ballista()
+            .with_ballista_shuffle_reader_force_remote_read(true);
+    }
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = opts.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));

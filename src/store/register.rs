@@ -210,6 +210,7 @@ fn listing(
     partitions: Vec<(String, DataType)>,
     order: Vec<Vec<SortExpr>>,
 ) -> Result<Arc<ListingTable>> {
+    let file_schema = plain_strings(&file_schema);
     let options = ListingOptions::new(Arc::new(parquet_format(row_filter, page_index)))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partitions)
@@ -218,6 +219,32 @@ fn listing(
         .with_listing_options(options)
         .with_schema(file_schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// `schema` with its dictionary-encoded strings declared as plain strings (the scan casts them).
+///
+/// Listed tables serve clusters, and Ballista 55 loses dictionaries on the wire: a shuffle input
+/// with an output ordering (DataFusion derives one from the files' recorded sort order even
+/// when none is declared) is read by `RangeShuffleReaderExec`, which fetches remote partitions
+/// over Arrow Flight, and Flight's encoder hydrates dictionaries into plain strings; the merge
+/// then rebuilds batches with the declared schema and fails ("expected Dictionary(Int32, Utf8)
+/// but found Utf8"). With no dictionary in the plan nothing is lost in transit. Comparisons then
+/// run per row rather than per distinct value, on clusters only.
+fn plain_strings(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, values) if **values == DataType::Utf8 => {
+                f.as_ref().clone().with_data_type(DataType::Utf8)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ))
 }
 
 /// The Parquet format of a table; `row_filter` turns on filtering inside the reader, and
