@@ -332,6 +332,7 @@ async fn version_keys_of_both_layouts_compare_like_the_texts() {
     }
     writer.close().unwrap();
     file.bytes = std::fs::metadata(&path).unwrap().len();
+    file.checksums = Some(audience::store::checksum::compute(&path).unwrap());
     let mut versions = 0;
     for a in &mut manifest.catalog.installation {
         if a.sort_key.is_some() {

@@ -94,13 +94,17 @@ pub struct Workspace {
     cluster: Cluster,
     /// Tables the cluster was shown to see in full (checked once per table, before first use).
     cluster_checked: Mutex<BTreeSet<String>>,
+    /// What opening the store noticed (directories skipped), for the front end to show.
+    warnings: Vec<String>,
 }
 
 impl Workspace {
     /// Opens snapshot `id` (the latest when `None`) of the store at `store`.
     pub async fn open(store: &Path, id: Option<&str>, opts: &SessionOptions) -> Result<Workspace> {
-        let snapshot = Store::open(store)?.snapshot(id)?;
-        Workspace::new(snapshot, opts).await
+        let store = Store::open(store)?;
+        let mut w = Workspace::new(store.snapshot(id)?, opts).await?;
+        w.warnings = store.warnings().to_vec();
+        Ok(w)
     }
 
     /// A session over an opened snapshot.
@@ -113,11 +117,17 @@ impl Workspace {
             sources,
             cluster: opts.cluster.clone(),
             cluster_checked: Mutex::default(),
+            warnings: Vec::new(),
         })
     }
 
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// What opening the store noticed and skipped.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn catalog(&self) -> &Catalog {

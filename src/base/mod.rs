@@ -4,6 +4,7 @@
 //! Nothing here depends on another module of the crate.
 
 pub mod exprs;
+pub mod process;
 pub mod span;
 pub mod time;
 pub mod version;

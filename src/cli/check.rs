@@ -42,7 +42,9 @@ pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
         None => Segments::of_store(&cli.store_dir()?),
     };
     let src = source(&args.segment, &args.file, &segments)?;
-    let snapshot = Store::open(cli.store_dir()?)?.snapshot(cli.snapshot.as_deref())?;
+    let store = Store::open(cli.store_dir()?)?;
+    super::output::warnings(store.warnings());
+    let snapshot = store.snapshot(cli.snapshot.as_deref())?;
     let json = args.format == OutputFormat::Json;
     let typed = compile_segment(&snapshot.manifest.catalog, &src, &segments.saved())?;
     let out = if json {

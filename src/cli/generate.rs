@@ -84,6 +84,13 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let started = Instant::now();
     let g = generate(&args.out, &opts)?;
+    for l in &g.removed {
+        eprintln!(
+            "removed {} ({} bytes), left by a writer that died",
+            l.path.display(),
+            l.bytes
+        );
+    }
     let c = &g.manifest.row_counts;
     eprintln!(
         "published snapshot {} in {:.1}s: {} persons, {} installations, {} events in {} files",

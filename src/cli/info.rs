@@ -11,18 +11,33 @@ use std::fmt::Write;
 pub struct Args {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
-    /// Also read every event file's footer and check its schema against the catalog.
+    /// Also check every file: its content against its checksum, its schema against the catalog
+    /// and its row count against the manifest.
     #[arg(long)]
     verify: bool,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let store = Store::open(cli.store_dir()?)?;
+    super::output::warnings(store.warnings());
     let snapshot = store.snapshot(cli.snapshot.as_deref())?;
     if args.verify {
-        snapshot.verify_event_files()?;
+        let r = snapshot.verify()?;
+        let legacy = if r.unchecksummed > 0 {
+            format!(
+                "; {} file(s) written before checksums: footer, schema and rows only",
+                r.unchecksummed
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "verified {} files ({} bytes, {} rows): {} against their checksums, every footer's \
+             schema against the catalog and row count against the manifest{legacy}",
+            r.files, r.bytes, r.rows, r.checksummed
+        );
     }
-    let all = store.snapshot_ids()?;
+    let all = store.snapshot_ids();
     let out = match args.format {
         OutputFormat::Json => format!("{:#}\n", json(&snapshot, &all)),
         OutputFormat::Text => text(&snapshot, &all),

@@ -5,6 +5,7 @@
 
 mod check;
 mod cluster;
+mod gc;
 mod generate;
 mod info;
 mod output;
@@ -57,6 +58,9 @@ pub enum Command {
     Fmt(check::FmtArgs),
     /// Run SQL over a snapshot's tables (for inspection and benchmark baselines).
     Sql(sql::Args),
+    /// Remove what dead writers left behind (unpublished staging directories, temporary export
+    /// files), never a live writer's.
+    Gc(gc::Args),
     /// Start a node of an Apache DataFusion Ballista cluster (builds with the `cluster` feature).
     #[command(subcommand)]
     Cluster(cluster::Command),
@@ -122,6 +126,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Check(args) => check::run_check(cli, args),
         Command::Fmt(args) => check::run_fmt(args),
         Command::Sql(args) => sql::run(cli, args),
+        Command::Gc(args) => gc::run(cli, args),
         Command::Cluster(command) => cluster::run(command),
     }
 }

@@ -24,6 +24,13 @@ pub fn diagnostics(d: &Diagnostics, name: &str, text: &str, json: bool) -> Strin
     out
 }
 
+/// Warnings on stderr, one a line.
+pub fn warnings(lines: &[String]) {
+    for w in lines {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// An error as stderr shows it.
 pub fn error_report(e: &Error, json: bool) -> String {
     if let Error::Segment(s) = e {

@@ -65,9 +65,11 @@ impl RunArgs {
     }
 }
 
-/// A workspace and the segment argument read, compiled.
+/// The workspace of the store and snapshot the command names, its warnings shown.
 async fn open(cli: &Cli, run: &RunArgs) -> Result<Workspace> {
-    Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &run.session()?).await
+    let w = Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &run.session()?).await?;
+    output::warnings(w.warnings());
+    Ok(w)
 }
 
 #[derive(Debug, clap::Args)]
@@ -270,6 +272,9 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             }
         };
         for s in &summaries {
+            for leftover in &s.removed_leftovers {
+                eprintln!("removed {}, left by a killed export", leftover.display());
+            }
             eprintln!(
                 "wrote {} rows, {} bytes to {}",
                 s.rows,

@@ -63,6 +63,8 @@ pub struct ExportSummary {
     pub format: Format,
     pub rows: u64,
     pub bytes: u64,
+    /// Temporary files of killed exports to the same file that this one removed.
+    pub removed_leftovers: Vec<PathBuf>,
 }
 
 /// Batches written in one format to any byte sink.
@@ -139,6 +141,7 @@ pub struct AtomicExport {
     schema: SchemaRef,
     sink: Option<RowWriter<BufWriter<File>>>,
     rows: u64,
+    removed: Vec<PathBuf>,
 }
 
 impl AtomicExport {
@@ -154,7 +157,20 @@ impl AtomicExport {
         if !dir.is_dir() {
             return Err(Error::data(&dir, "output directory does not exist"));
         }
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        // The temporary file names its writer, so a later run can remove it once the writer is
+        // gone (see [`stale_temporaries`]) without touching a live export's.
+        let stamp = crate::base::process::stamp().replace(' ', "-");
+        let temp = dir.join(format!(".{name}.{stamp}.tmp"));
+        let prefix = format!(".{name}.");
+        let mut removed = Vec::new();
+        for stale in stale_temporaries(&dir) {
+            let ours = stale
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix));
+            if ours && std::fs::remove_file(&stale).is_ok() {
+                removed.push(stale);
+            }
+        }
         let file = File::create(&temp).at(&temp)?;
         let sink = RowWriter::new(BufWriter::new(file), format, schema.clone());
         let sink = match sink {
@@ -171,6 +187,7 @@ impl AtomicExport {
             schema,
             sink: Some(sink),
             rows: 0,
+            removed,
         })
     }
 
@@ -226,6 +243,7 @@ impl AtomicExport {
             format: self.format,
             rows: self.rows,
             bytes,
+            removed_leftovers: std::mem::take(&mut self.removed),
         })
     }
 }
@@ -236,6 +254,24 @@ impl Drop for AtomicExport {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
+}
+
+/// Temporary export files in `dir` whose writers are gone: `.<name>.<pid>-<start>.tmp` (or the
+/// older `.<name>.<pid>.tmp`) left by a killed export.
+pub fn stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+            let stamp = stem.rsplit('.').next()?.replace('-', " ");
+            (e.path().is_file() && crate::base::process::is_gone(&stamp)).then(|| e.path())
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Counts rows as they are written, for progress reports (shared with whoever polls).

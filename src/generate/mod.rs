@@ -49,6 +49,8 @@ pub struct Generated {
     pub snapshot_id: String,
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// Leftovers of dead writers removed from the store's staging area on the way.
+    pub removed: Vec<crate::store::gc::Leftover>,
 }
 
 /// Generates a snapshot into the store at `out` (created if missing) and publishes it.
@@ -68,15 +70,45 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
     let start = as_of - opts.days as i64 * MICROS_PER_DAY;
     let world = World::plan(opts.seed, opts.persons, start, as_of);
     let staging = Staging::begin(out, Utc::now())?;
+    let removed = staging.swept().to_vec();
+    match write(&staging, &world, catalog, opts, start) {
+        Ok(mut manifest) => {
+            let snapshot_id = manifest.snapshot_id.clone();
+            let dir = staging.publish(&mut manifest)?;
+            Ok(Generated {
+                snapshot_id,
+                dir,
+                manifest,
+                removed,
+            })
+        }
+        Err(e) => {
+            // A failed write removes its own staging directory (a killed one is removed by the
+            // next writer, or `audience gc`).
+            staging.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// Writes the snapshot's files into `staging` and returns its manifest, not yet published.
+fn write(
+    staging: &Staging,
+    world: &World,
+    catalog: Catalog,
+    opts: &GenerateOptions,
+    start: i64,
+) -> Result<Manifest> {
+    let as_of = opts.as_of.timestamp_micros();
 
     let first_midnight = start.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
     let day_count = ((as_of - 1 - first_midnight).div_euclid(MICROS_PER_DAY) + 1) as usize;
     let periods = periods(opts.partitioning, first_midnight, day_count);
     let trackers = Trackers::new(world.devices.len(), world.persons.len());
     let ctx = DayContext {
-        world: &world,
+        world,
         catalog: &catalog,
-        staging: &staging,
+        staging,
         trackers: &trackers,
         first_midnight,
         partitioning: opts.partitioning,
@@ -127,6 +159,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         snapshot_id: staging.id().to_string(),
+        published_seq: None,
+        parent: None,
         as_of: opts.as_of,
         history_start: DateTime::from_timestamp_micros(start).expect("in range"),
         created_at: Utc::now(),
@@ -154,15 +188,9 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Generated> {
     };
     let mut manifest = manifest;
     if opts.activity_summary {
-        crate::store::summarize::build(&staging, &mut manifest, opts.threads)?;
+        crate::store::summarize::build(staging, &mut manifest, opts.threads)?;
     }
-    let snapshot_id = manifest.snapshot_id.clone();
-    let dir = staging.publish(&manifest)?;
-    Ok(Generated {
-        snapshot_id,
-        dir,
-        manifest,
-    })
+    Ok(manifest)
 }
 
 fn write_table(

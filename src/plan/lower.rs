@@ -7,7 +7,7 @@ use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::base::exprs::{date_lit, ts_lit};
-use crate::base::time::{date_of, micros_of_date, MICROS_PER_DAY as DAY_US};
+use crate::base::time::{date_of, micros_of_date, representable, MICROS_PER_DAY as DAY_US};
 use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
 use crate::store::{derived, version_key};
@@ -165,8 +165,14 @@ impl<'a> Lowering<'a> {
         match b {
             TimeBound::Date(d) => micros_of_date(d),
             TimeBound::Timestamp(t) => t,
-            TimeBound::Ago(us) => self.as_of.saturating_sub(us),
+            TimeBound::Ago(us) => self.before_as_of(us),
         }
+    }
+
+    /// `us` before the as-of time, no earlier than the first representable instant: a window
+    /// reaching further back holds every event there is (`within 96500000d` is all history).
+    fn before_as_of(&self, us: i64) -> i64 {
+        self.as_of.saturating_sub(us).max(representable().0)
     }
 
     /// The expression reading a field; `event` is set inside an aggregate's `where`.
@@ -210,7 +216,7 @@ impl<'a> Lowering<'a> {
         let range = match a.window {
             Window::All => TimeRange { from: None, to },
             Window::Within(us) => TimeRange {
-                from: Some(to.saturating_sub(us)),
+                from: Some(self.before_as_of(us)),
                 to,
             },
             Window::Since(b) => TimeRange {
@@ -368,7 +374,7 @@ impl<'a> Lowering<'a> {
         let is_date = f.ty() == ValueType::Date;
         Ok(match *t {
             TimeTest::Within(us) => {
-                let from = self.as_of.saturating_sub(us);
+                let from = self.before_as_of(us);
                 if is_date {
                     column
                         .clone()

@@ -148,8 +148,8 @@ impl TableSources {
     pub fn event_rows_between(&self, event: &str, from: Option<i64>, to: i64) -> Option<u64> {
         let files = self.event_rows.get(event)?;
         let date = |t: i64| {
-            let d = chrono::DateTime::from_timestamp_micros(t).expect("time in range");
-            self.partitioning.period_start(d.date_naive())
+            self.partitioning
+                .period_start(crate::base::time::date_of(t))
         };
         let last = date(to - 1);
         let first = from.map(date);

@@ -14,6 +14,14 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub struct Manifest {
     pub format_version: u32,
     pub snapshot_id: String,
+    /// The order of publishing: 1 for a store's first snapshot, one more for each after it
+    /// (assigned under the store's lock when the snapshot is published). The latest snapshot is
+    /// the one published last, whatever its id says. Snapshots written before this lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_seq: Option<u64>,
+    /// The snapshot this one was built from (an incremental import's parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// The point in time the snapshot describes; events are in `[history_start, as_of)`.
     pub as_of: DateTime<Utc>,
     pub history_start: DateTime<Utc>,
@@ -58,6 +66,9 @@ pub struct DataFile {
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Checksums of the file and its parts (files written before checksums have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksums: Option<super::checksum::Checksums>,
 }
 
 /// The time period of one event file. Day partitions suit long, large histories (a window reads

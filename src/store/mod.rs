@@ -11,7 +11,10 @@
 //! Event files are sorted by (person_id, event_time). A later snapshot may list event roots of an
 //! earlier one in its manifest instead of copying that history.
 
+pub mod checksum;
 pub mod derived;
+pub mod gc;
+pub mod lock;
 pub mod manifest;
 pub mod publish;
 mod register;
@@ -19,6 +22,7 @@ pub mod schema;
 pub mod summarize;
 pub mod summary;
 mod table;
+pub mod verified;
 pub mod version_key;
 
 use crate::error::{Error, IoContext, Result};
@@ -39,6 +43,11 @@ pub const STAGING_DIR: &str = ".staging";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Published snapshot ids, in the order they were published.
+    ids: Vec<String>,
+    /// What opening the store noticed and skipped (a directory in `snapshots/` that is no
+    /// snapshot), for the front ends to show.
+    warnings: Vec<String>,
 }
 
 impl Store {
@@ -54,52 +63,117 @@ impl Store {
                 "not an audience store (it has no snapshots/ directory)",
             ));
         }
-        let root = root.canonicalize().at(root)?;
-        Ok(Store { root })
+        let mut store = Store::at(&root.canonicalize().at(root)?);
+        let (ids, warnings) = store.list()?;
+        store.ids = ids.into_iter().map(|(id, _)| id).collect();
+        store.warnings = warnings;
+        Ok(store)
+    }
+
+    /// The store at `root`, not yet listed (for writers).
+    pub(crate) fn at(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+            ids: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Published snapshot ids, oldest first (ids start with their creation time).
-    pub fn snapshot_ids(&self) -> Result<Vec<String>> {
+    /// Published snapshot ids, in the order they were published (the latest last).
+    pub fn snapshot_ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// What opening the store skipped, as sentences naming the paths.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every published snapshot with its publish number, oldest first, and warnings about
+    /// directories that are no snapshot. A directory without a manifest cannot be a snapshot
+    /// (publishing writes the manifest before the directory appears), so it is skipped.
+    /// Snapshots published before publish numbers existed count as 0 and keep their id order.
+    fn list(&self) -> Result<(Vec<(String, u64)>, Vec<String>)> {
         let dir = self.root.join(SNAPSHOTS_DIR);
-        let mut ids = Vec::new();
+        let mut found = Vec::new();
+        let mut warnings = Vec::new();
         for entry in std::fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && entry.path().is_dir() {
-                ids.push(name);
+            if name.starts_with('.') || !entry.path().is_dir() {
+                continue;
+            }
+            let manifest = entry.path().join(MANIFEST_FILE);
+            match publish_seq(&manifest) {
+                Some(seq) => found.push((name, seq)),
+                None => warnings.push(format!(
+                    "{}: no {MANIFEST_FILE}, so not a snapshot; skipped",
+                    entry.path().display()
+                )),
             }
         }
-        ids.sort();
-        Ok(ids)
+        found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok((found, warnings))
+    }
+
+    /// The number the next published snapshot gets (call it under the store's lock).
+    pub(crate) fn next_publish_seq(&self) -> Result<u64> {
+        let (found, _) = self.list()?;
+        Ok(found.iter().map(|(_, seq)| *seq).max().unwrap_or(0) + 1)
+    }
+
+    /// The id of the snapshot published last.
+    pub fn latest_id(&self) -> Result<&str> {
+        self.ids
+            .last()
+            .map(String::as_str)
+            .ok_or_else(|| Error::data(&self.root, "the store has no snapshots"))
     }
 
     /// Opens one snapshot (`None`: the latest) and checks it against its manifest.
     pub fn snapshot(&self, id: Option<&str>) -> Result<Snapshot> {
-        let ids = self.snapshot_ids()?;
         let id = match id {
-            Some(id) if ids.iter().any(|x| x == id) => id.to_string(),
+            Some(id) if self.ids.iter().any(|x| x == id) => id.to_string(),
             Some(id) => {
-                let known = if ids.is_empty() {
+                let known = if self.ids.is_empty() {
                     "none".to_string()
                 } else {
-                    ids.join(", ")
+                    self.ids.join(", ")
                 };
                 return Err(Error::data(
                     &self.root,
                     format!("no snapshot `{id}` in this store (snapshots: {known})"),
                 ));
             }
-            None => ids
-                .last()
-                .cloned()
-                .ok_or_else(|| Error::data(&self.root, "the store has no snapshots"))?,
+            None => self.latest_id()?.to_string(),
         };
         Snapshot::load(self, &id)
     }
+}
+
+/// The publish number a manifest records, read from its head (the field comes third, so a
+/// store with many large manifests lists fast); `Some(0)` for a manifest written before publish
+/// numbers, `None` when there is no manifest.
+fn publish_seq(manifest: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut file = std::fs::File::open(manifest).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let key = "\"published_seq\":";
+    let Some(at) = text.find(key) else {
+        return Some(0);
+    };
+    let digits: String = text[at + key.len()..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    Some(digits.parse().unwrap_or(0))
 }
 
 /// A published snapshot whose files were found as its manifest says.
@@ -112,6 +186,20 @@ pub struct Snapshot {
     /// session starts with them cached, so planning does not parse them again (the persons
     /// file's hundreds of columns are the slowest footer to parse).
     footers: Vec<(manifest::DataFile, Arc<ParquetMetaData>)>,
+    /// The footers and page indexes this process verified (shared with the session's tables).
+    verified: Arc<verified::Verified>,
+}
+
+/// What [`Snapshot::verify`] checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub files: u64,
+    pub bytes: u64,
+    pub rows: u64,
+    /// Files whose whole content matched their checksums.
+    pub checksummed: u64,
+    /// Files written before checksums (footer, schema and rows checked only).
+    pub unchecksummed: u64,
 }
 
 impl Snapshot {
@@ -132,6 +220,7 @@ impl Snapshot {
             dir,
             manifest,
             footers: Vec::new(),
+            verified: Arc::default(),
         };
         snapshot.check_files()?;
         snapshot.footers = snapshot.check_table_schemas()?;
@@ -222,9 +311,9 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Persons and installations files must match the catalog; event files are checked by
-    /// [`Snapshot::verify_event_files`] because reading thousands of footers costs time.
-    /// Returns the footers it read.
+    /// Persons and installations files must match the catalog, their footers their checksums
+    /// and their row counts the manifest; event files are checked when first planned, and all
+    /// of every file by [`Snapshot::verify`]. Returns the footers it read.
     fn check_table_schemas(&self) -> Result<Vec<(manifest::DataFile, Arc<ParquetMetaData>)>> {
         let m = &self.manifest;
         let mut footers = Vec::new();
@@ -233,7 +322,7 @@ impl Snapshot {
             (&m.installations, schema::installations_schema(&m.catalog)),
         ] {
             for f in files {
-                footers.push((f.clone(), self.check_file_schema(&f.path, &schema)?));
+                footers.push((f.clone(), self.check_file(f, &schema)?));
             }
         }
         // A summary of its own (snapshots written before it moved into persons).
@@ -243,37 +332,81 @@ impl Snapshot {
             .filter(|_| !m.activity_in_persons())
         {
             let summary = summary::schema(&m.catalog, &m.activity_columns);
-            self.check_file_schema(&f.path, &summary)?;
+            self.check_file(f, &summary)?;
         }
         Ok(footers)
     }
 
-    /// Reads every event file's footer and checks its schema against the catalog.
-    pub fn verify_event_files(&self) -> Result<()> {
-        for e in &self.manifest.events {
-            let def = self
-                .manifest
-                .catalog
-                .event(&e.event)
-                .expect("manifest validated");
-            self.check_file_schema(&e.file.path, &schema::event_schema(def))?;
+    /// Checks every file of the snapshot: its whole content against its checksum (files
+    /// written before checksums: their footer only), its footer's schema against the catalog
+    /// and its row count against the manifest.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let m = &self.manifest;
+        let mut report = VerifyReport::default();
+        let mut check = |f: &manifest::DataFile, schema: &arrow::datatypes::Schema| -> Result<()> {
+            let path = self.path(&f.path);
+            match &f.checksums {
+                Some(sums) => {
+                    checksum::verify(&path, sums)?;
+                    report.checksummed += 1;
+                }
+                None => report.unchecksummed += 1,
+            }
+            self.check_file(f, schema)?;
+            report.files += 1;
+            report.bytes += f.bytes;
+            report.rows += f.rows;
+            Ok(())
+        };
+        for f in &m.persons {
+            check(f, &register::persons_schema(m))?;
         }
-        Ok(())
+        for f in &m.installations {
+            check(f, &schema::installations_schema(&m.catalog))?;
+        }
+        if let Some(f) = m
+            .person_activity
+            .as_ref()
+            .filter(|_| !m.activity_in_persons())
+        {
+            check(f, &summary::schema(&m.catalog, &m.activity_columns))?;
+        }
+        for e in &m.events {
+            let def = m.catalog.event(&e.event).ok_or_else(|| {
+                Error::Internal(format!("validated manifest lacks event {}", e.event))
+            })?;
+            check(&e.file, &schema::event_schema(def))?;
+        }
+        Ok(report)
     }
 
-    /// The file's footer, once its schema is found to have `expected`'s columns.
-    fn check_file_schema(
+    /// The file's footer, verified against its checksum, once its schema is found to have
+    /// `expected`'s columns and its row count the manifest's.
+    fn check_file(
         &self,
-        rel: &str,
+        f: &manifest::DataFile,
         expected: &arrow::datatypes::Schema,
     ) -> Result<Arc<ParquetMetaData>> {
-        let path = self.path(rel);
-        let file = std::fs::File::open(&path).at(&path)?;
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+        let path = self.path(&f.path);
+        let sums = f.checksums.as_ref().and_then(|c| c.expected());
+        let (metadata, _) = checksum::read_footer(&path, sums.as_ref().map(|e| e.footer))?;
+        let metadata = Arc::new(metadata);
+        let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
             .map_err(|e| Error::data(&path, format!("not a readable Parquet file: {e}")))?;
-        schema::check_compatible(expected, builder.schema())
+        schema::check_compatible(expected, arrow.schema())
             .map_err(|m| Error::data(&path, format!("schema disagrees with the catalog: {m}")))?;
-        Ok(builder.metadata().clone())
+        let rows = metadata.file_metadata().num_rows() as u64;
+        if rows != f.rows {
+            return Err(Error::data(
+                &path,
+                format!("holds {rows} rows, the manifest says {}", f.rows),
+            ));
+        }
+        if let Some(expected) = sums {
+            self.verified.mark(&verified::FileCheck { path, expected });
+        }
+        Ok(metadata)
     }
 
     /// Registers `persons`, `installations`, `events` and one `event_<Name>` table per event
@@ -287,7 +420,14 @@ impl Snapshot {
         if table_files == TableFiles::Manifest {
             self.cache_footers(ctx);
         }
-        register::register(&self.manifest, &|rel| self.path(rel), ctx, table_files).await
+        register::register(
+            &self.manifest,
+            &|rel| self.path(rel),
+            ctx,
+            table_files,
+            self.verified.clone(),
+        )
+        .await
     }
 
     /// Puts the footers read at open into the session's metadata cache, under the object

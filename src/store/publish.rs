@@ -23,10 +23,15 @@ use std::path::{Path, PathBuf};
 /// metadata stays a small fraction of the file.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// The file in a staging directory naming the process that writes it.
+pub const WRITER_FILE: &str = ".writer";
+
 pub struct Staging {
     store: PathBuf,
     id: String,
     dir: PathBuf,
+    /// Leftovers of dead writers that beginning this one removed.
+    swept: Vec<super::gc::Leftover>,
 }
 
 impl Staging {
@@ -38,19 +43,30 @@ impl Staging {
             let p = store.join(sub);
             std::fs::create_dir_all(&p).at(&p)?;
         }
+        let swept = super::gc::remove(super::gc::staging_leftovers(store)?)?;
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let id = format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &suffix[..8]);
         let dir = store.join(STAGING_DIR).join(&id);
         std::fs::create_dir(&dir).at(&dir)?;
+        // Who is writing: `audience gc` and later writers remove the directory once this
+        // process is gone.
+        let writer = dir.join(WRITER_FILE);
+        std::fs::write(&writer, crate::base::process::stamp()).at(&writer)?;
         Ok(Staging {
             store: store.to_path_buf(),
             id,
             dir,
+            swept,
         })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Leftovers of dead writers that beginning this write removed.
+    pub fn swept(&self) -> &[super::gc::Leftover] {
+        &self.swept
     }
 
     /// Where `rel` is written now.
@@ -89,24 +105,42 @@ impl Staging {
         )
     }
 
-    /// Writes the manifest, syncs the tree and publishes it with one rename.
-    pub fn publish(self, manifest: &Manifest) -> Result<PathBuf> {
-        assert_eq!(
-            manifest.snapshot_id, self.id,
-            "manifest written for another snapshot"
-        );
+    /// Writes the manifest, syncs the tree and publishes it with one rename. Publishing holds
+    /// the store's lock, so concurrent writers get distinct publish numbers and the latest
+    /// snapshot is always the one published last.
+    pub fn publish(self, manifest: &mut Manifest) -> Result<PathBuf> {
+        let _lock = super::lock::StoreLock::acquire(&self.store)?;
+        self.publish_locked(manifest)
+    }
+
+    /// [`Staging::publish`] for a writer that holds the store's lock already (an import that
+    /// built on the latest snapshot and must publish right after it).
+    pub fn publish_locked(self, manifest: &mut Manifest) -> Result<PathBuf> {
+        if manifest.snapshot_id != self.id {
+            return Err(Error::Internal(format!(
+                "manifest of snapshot {} published as {}",
+                manifest.snapshot_id, self.id
+            )));
+        }
+        manifest.published_seq = Some(super::Store::at(&self.store).next_publish_seq()?);
         manifest
             .validate()
             .map_err(|m| Error::data(&self.dir, format!("refusing to publish: {m}")))?;
         let path = self.dir.join(MANIFEST_FILE);
         std::fs::write(&path, manifest.to_json()).at(&path)?;
         File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
+        let _ = std::fs::remove_file(self.dir.join(WRITER_FILE));
         sync_dirs(&self.dir)?;
         let target = self.store.join(SNAPSHOTS_DIR).join(&self.id);
         std::fs::rename(&self.dir, &target).at(&target)?;
         sync_dir(&self.store.join(SNAPSHOTS_DIR))?;
         sync_dir(&self.store.join(STAGING_DIR))?;
         Ok(target)
+    }
+
+    /// Removes the staging directory of a write that failed.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -219,6 +253,7 @@ impl ParquetFile {
             path: self.store_path,
             rows,
             bytes,
+            checksums: Some(super::checksum::compute(&self.local)?),
         })
     }
 }

@@ -52,6 +52,7 @@ pub(super) async fn register(
     resolve: &dyn Fn(&str) -> PathBuf,
     ctx: &SessionContext,
     table_files: TableFiles,
+    verified: Arc<super::verified::Verified>,
 ) -> Result<()> {
     let cat = &m.catalog;
     let sorted = |cols: &[&str]| {
@@ -72,6 +73,7 @@ pub(super) async fn register(
                 resolve,
                 order,
                 parquet_format(false, false),
+                verified.clone(),
             )),
             TableFiles::Listed => {
                 let urls = files
@@ -131,6 +133,7 @@ pub(super) async fn register(
                     &files,
                     resolve,
                     parquet_format(row_filter, true),
+                    verified.clone(),
                 )),
                 TableFiles::Listed => listing(
                     row_filter,

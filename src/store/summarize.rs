@@ -228,6 +228,7 @@ pub fn build(
                 &|rel| staging.resolve(rel),
                 &ctx,
                 super::TableFiles::Manifest,
+                Default::default(),
             )
             .await?;
             let as_of = manifest.as_of.timestamp_micros();

@@ -17,6 +17,8 @@
 //! A Ballista cluster cannot serialize this table, so cluster sessions register listed ones.
 
 use super::manifest::{DataFile, EventFile};
+use super::verified::{FileCheck, Verified, VerifyingReaderFactory};
+use crate::base::time::days_since_epoch;
 use arrow::array::{Array, AsArray, Date32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -24,11 +26,13 @@ use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
@@ -40,10 +44,11 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use parquet::file::metadata::PageIndexPolicy;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// One file of the table: its local path, time period (event histories) and size.
+/// One file of the table: its local path, time period (event histories), size, and what its
+/// reads are verified against.
 #[derive(Debug, Clone)]
 struct TableFile {
     path: String,
@@ -51,6 +56,29 @@ struct TableFile {
     period: Option<i32>,
     rows: u64,
     bytes: u64,
+    check: Option<Arc<FileCheck>>,
+}
+
+impl TableFile {
+    fn of(f: &DataFile, resolve: &dyn Fn(&str) -> PathBuf, period: Option<i32>) -> TableFile {
+        let local = resolve(&f.path);
+        TableFile {
+            path: local_path(&local),
+            period,
+            rows: f.rows,
+            bytes: f.bytes,
+            check: f
+                .checksums
+                .as_ref()
+                .and_then(|c| c.expected())
+                .map(|expected| {
+                    Arc::new(FileCheck {
+                        path: local,
+                        expected,
+                    })
+                }),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -63,6 +91,8 @@ pub struct ManifestTable {
     /// How each file's rows are sorted.
     order: Vec<Vec<SortExpr>>,
     format: ParquetFormat,
+    /// The footers this process verified already (shared by a snapshot's tables).
+    verified: Arc<Verified>,
 }
 
 impl ManifestTable {
@@ -71,18 +101,14 @@ impl ManifestTable {
     pub fn new(
         file_schema: SchemaRef,
         files: &[DataFile],
-        resolve: &dyn Fn(&str) -> std::path::PathBuf,
+        resolve: &dyn Fn(&str) -> PathBuf,
         order: Vec<Vec<SortExpr>>,
         format: ParquetFormat,
+        verified: Arc<Verified>,
     ) -> ManifestTable {
         let files = files
             .iter()
-            .map(|f| TableFile {
-                path: local_path(&resolve(&f.path)),
-                period: None,
-                rows: f.rows,
-                bytes: f.bytes,
-            })
+            .map(|f| TableFile::of(f, resolve, None))
             .collect();
         ManifestTable {
             schema: file_schema.clone(),
@@ -91,6 +117,7 @@ impl ManifestTable {
             files,
             order,
             format,
+            verified,
         }
     }
 
@@ -100,8 +127,9 @@ impl ManifestTable {
         file_schema: SchemaRef,
         period_column: &str,
         files: &[&EventFile],
-        resolve: &dyn Fn(&str) -> std::path::PathBuf,
+        resolve: &dyn Fn(&str) -> PathBuf,
         format: ParquetFormat,
+        verified: Arc<Verified>,
     ) -> ManifestTable {
         let mut fields: Vec<Field> = file_schema
             .fields()
@@ -109,15 +137,9 @@ impl ManifestTable {
             .map(|f| f.as_ref().clone())
             .collect();
         fields.push(Field::new(period_column, DataType::Date32, false));
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         let files = files
             .iter()
-            .map(|f| TableFile {
-                path: local_path(&resolve(&f.file.path)),
-                period: Some((f.period - epoch).num_days() as i32),
-                rows: f.file.rows,
-                bytes: f.file.bytes,
-            })
+            .map(|f| TableFile::of(&f.file, resolve, Some(days_since_epoch(f.period))))
             .collect();
         ManifestTable {
             file_schema,
@@ -126,6 +148,7 @@ impl ManifestTable {
             files,
             order: vec![],
             format,
+            verified,
         }
     }
 
@@ -244,9 +267,17 @@ impl TableProvider for ManifestTable {
                 if let Some(period) = f.period {
                     file.partition_values = vec![ScalarValue::Date32(Some(period))];
                 }
+                if let Some(check) = &f.check {
+                    file = file.with_extension(check.clone());
+                }
                 let (store, cache) = (store.clone(), cache.clone());
                 let (projected, projected_schema) = (&projected, &projected_schema);
+                let verified = &self.verified;
                 async move {
+                    // A footer is verified before it is trusted for statistics and pruning.
+                    if let Some(check) = &f.check {
+                        verified.footer(check)?;
+                    }
                     // Statistics need the footer only. Given a cache, DataFusion would also
                     // load the page index here, whether or not the scan's predicates can use
                     // it; scans load it themselves when they can (benches/HISTORY.md, "page
@@ -256,6 +287,18 @@ impl TableProvider for ManifestTable {
                         .with_page_index_policy(Some(PageIndexPolicy::Skip))
                         .fetch_metadata()
                         .await?;
+                    if metadata.file_metadata().num_rows() as u64 != f.rows {
+                        return Err(datafusion::error::DataFusionError::External(Box::new(
+                            crate::error::Error::data(
+                                format!("/{}", f.path),
+                                format!(
+                                    "holds {} rows, the manifest says {}",
+                                    metadata.file_metadata().num_rows(),
+                                    f.rows
+                                ),
+                            ),
+                        )));
+                    }
                     let some = DFParquetMetadata::statistics_from_parquet_metadata(
                         &metadata,
                         projected_schema,
@@ -283,16 +326,26 @@ impl TableProvider for ManifestTable {
             let period = self.schema.field(self.schema.fields().len() - 1).clone();
             table_schema = table_schema.with_table_partition_cols(vec![Arc::new(period)]);
         }
-        let config = FileScanConfigBuilder::new(
-            ObjectStoreUrl::local_filesystem(),
-            self.format.file_source(table_schema.build()),
-        )
-        .with_file_groups(groups)
-        .with_statistics(statistics)
-        .with_output_ordering(create_ordering(&self.schema, &self.order)?)
-        .with_projection_indices(projection.cloned())?
-        .with_limit(limit)
-        .build();
-        self.format.create_physical_plan(state, config).await
+        // The format's own physical plan, with a reader that verifies what it reads: the
+        // format would install DataFusion's cached reader (which this one wraps) itself.
+        let factory = VerifyingReaderFactory::new(
+            CachedParquetFileReaderFactory::new(store, cache),
+            self.verified.clone(),
+        );
+        let mut source = ParquetSource::new(table_schema.build())
+            .with_table_parquet_options(self.format.options().clone())
+            .with_parquet_file_reader_factory(Arc::new(factory));
+        if let Some(hint) = self.format.metadata_size_hint() {
+            source = source.with_metadata_size_hint(hint);
+        }
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(groups)
+                .with_statistics(statistics)
+                .with_output_ordering(create_ordering(&self.schema, &self.order)?)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+        Ok(DataSourceExec::from_data_source(config))
     }
 }

@@ -872,6 +872,25 @@ impl<'a> P<'a> {
             && b[7] == b'-'
             && b[8..10].iter().all(u8::is_ascii_digit);
         if !shaped {
+            // `10000-01-01`: a date with a year of more than four digits, not a subtraction.
+            let year_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let rest = &b[year_digits..];
+            if year_digits > 4
+                && rest.len() >= 6
+                && rest[0] == b'-'
+                && rest[1..3].iter().all(u8::is_ascii_digit)
+                && rest[3] == b'-'
+                && rest[4..6].iter().all(u8::is_ascii_digit)
+            {
+                let end = year_digits + 6;
+                return Err(nom::Err::Failure(PErr {
+                    remaining: t.len(),
+                    end: Some(self.pos(t) + end),
+                    code: Code::BadTime,
+                    message: Some(format!("`{}`: the year is out of range", &t[..end])),
+                    hint: Some("dates are written YYYY-MM-DD, years 0000 to 9999".into()),
+                }));
+            }
             return Ok(None);
         }
         if b.len() > 10 && (b[10] == b'T' || b[10] == b't') {
@@ -1070,6 +1089,7 @@ mod tests {
         assert_snapshot!(parsed("x between 1 2"), @"E007 12..13 expected `and` in `between … and …`");
         assert_snapshot!(parsed("färg = 1"), @"E008 0..5 `färg` must be quoted: bare names are ASCII (quote it with backticks: `färg`)");
         assert_snapshot!(parsed("d = 2026-13-01"), @"E011 4..14 `2026-13-01` is not a valid date (dates are written YYYY-MM-DD)");
+        assert_snapshot!(parsed("d < 10000-01-01"), @"E011 4..15 `10000-01-01`: the year is out of range (dates are written YYYY-MM-DD, years 0000 to 9999)");
         assert_snapshot!(parsed("t within 99999999999999999d"), @"E012 9..27 the duration `99999999999999999d` is too large (durations must fit in about 290,000 years)");
         assert_snapshot!(parsed(""), @"E001 0..0 the segment is empty: expected a condition");
     }
