@@ -18,6 +18,7 @@
 //! - [`export`]: stage 5, row writers and atomic audience files (CSV, JSON lines, JSON, Parquet);
 //! - [`generate`]: realistic synthetic snapshots for samples and benchmarks;
 //! - [`app`]: the application layer the front ends share (open, compile, count, export, …);
+//! - [`serve`]: the HTTP API and the web page (`audience serve`);
 //! - [`cli`]: the `audience` command.
 
 pub mod app;
@@ -31,5 +32,6 @@ pub mod exec;
 pub mod export;
 pub mod generate;
 pub mod plan;
+pub mod serve;
 pub mod store;
 pub mod syntax;

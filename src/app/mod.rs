@@ -12,4 +12,6 @@ pub mod workspace;
 
 pub use channel::Channel;
 pub use segments::{SegmentSource, Segments};
-pub use workspace::{compile_segment, Explained, Query, Timings, Workspace};
+pub use workspace::{
+    compile_segment, conditions, CountReport, Explained, ExportSpec, Query, Timings, Workspace,
+};

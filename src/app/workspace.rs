@@ -51,6 +51,20 @@ pub struct Explained {
     pub physical: String,
 }
 
+/// A segment's audience as the editor shows it: both targets, the reachable audience of each
+/// channel, and each top-level condition's audience alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CountReport {
+    pub installations: u64,
+    pub persons: u64,
+    /// Push: installations reachable by push; email, sms: persons with an address.
+    pub push: u64,
+    pub email: u64,
+    pub sms: u64,
+    /// (installations, persons) of each condition alone.
+    pub conditions: Vec<(u64, u64)>,
+}
+
 /// What an export writes besides the segment: its channel, columns and format.
 #[derive(Debug, Clone)]
 pub struct ExportSpec {
@@ -75,6 +89,37 @@ pub fn export_target(asked: Option<Target>, channel: Option<Channel>) -> Result<
         (_, Some(c)) => Ok(c.target()),
         (Some(t), None) => Ok(t),
         (None, None) => Ok(Target::Installations),
+    }
+}
+
+/// The top-level `and` conditions of a segment: each one's text, its span in the segment's
+/// text, and the condition alone as a typed segment (one item: the whole segment).
+pub fn conditions(
+    src: &SegmentSource,
+    typed: &TypedSegment,
+) -> Vec<(String, crate::base::span::Span, TypedSegment)> {
+    use crate::check::typed::TPred;
+    use crate::syntax::ast::Pred;
+    let whole =
+        |span: crate::base::span::Span| vec![(src.text.trim().to_string(), span, typed.clone())];
+    let Ok(seg) = crate::syntax::parse(&src.text) else {
+        return Vec::new();
+    };
+    let mut root = &seg.root;
+    while let Pred::Group(inner, _) = root {
+        root = inner;
+    }
+    match (root, &typed.root) {
+        (Pred::And(items), TPred::And(typed_items)) if items.len() == typed_items.len() => items
+            .iter()
+            .zip(typed_items)
+            .map(|(p, t)| {
+                let span = p.span();
+                let text = src.text.get(span.start..span.end).unwrap_or_default();
+                (text.to_string(), span, TypedSegment { root: t.clone() })
+            })
+            .collect(),
+        _ => whole(root.span()),
     }
 }
 
@@ -123,6 +168,21 @@ impl Workspace {
 
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// The values the snapshot records for an attribute (few-valued strings only).
+    pub fn values(&self, entity: crate::catalog::Entity, name: &str) -> Option<&[(String, u64)]> {
+        let a = self
+            .catalog()
+            .attribute(entity, name, false)
+            .or_else(|| self.catalog().attribute(entity, name, true))?;
+        a.values.as_ref().map(|v| v.top.as_slice())
+    }
+
+    /// The values the snapshot records for an event's property.
+    pub fn property_values(&self, event: &str, property: &str) -> Option<&[(String, u64)]> {
+        let p = self.catalog().event(event)?.property(property)?;
+        p.values.as_ref().map(|v| v.top.as_slice())
     }
 
     /// What opening the store noticed and skipped.
@@ -301,6 +361,102 @@ impl Workspace {
         let stream = run::stream(&self.ctx, plan).await?;
         let outs: Vec<&Path> = jobs.iter().map(|(_, out)| out.as_path()).collect();
         export_split(stream, &outs, spec.format, progress).await
+    }
+
+    /// The audiences of several segments at once, one count each: one query over shared scans
+    /// (as an export job), each segment a flag column counted where true.
+    pub async fn count_each(&self, segs: &[&TypedSegment], q: Query) -> Result<Vec<u64>> {
+        use datafusion::functions_aggregate::expr_fn::count;
+        use datafusion::logical_expr::ExprFunctionExt;
+        use datafusion::prelude::{col, lit};
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plan = plan_segments(segs, &self.sources, &PlanOptions::keys(q.as_of, q.target))?;
+        self.ready(&plan).await?;
+        let counts = (0..segs.len())
+            .map(|k| {
+                Ok(count(lit(1))
+                    .filter(col(crate::plan::segment_flag(k)))
+                    .build()?
+                    .alias(format!("n{k}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let plan = LogicalPlanBuilder::from(plan)
+            .aggregate(Vec::<datafusion::prelude::Expr>::new(), counts)?
+            .build()?;
+        let batches: Vec<RecordBatch> = run::stream(&self.ctx, plan).await?.try_collect().await?;
+        let row = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .ok_or_else(|| Error::Internal("an aggregate returned no row".into()))?;
+        (0..segs.len())
+            .map(|k| {
+                row.column(k)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0) as u64)
+                    .ok_or_else(|| Error::Internal("a count is not an Int64".into()))
+            })
+            .collect()
+    }
+
+    /// The editor's report of a segment at `as_of`: two queries, one per target, each counting
+    /// the segment, its conditions alone and its channels' reachable audiences in one pass.
+    pub async fn count_report(
+        &self,
+        seg: &TypedSegment,
+        conditions: &[TypedSegment],
+        as_of: DateTime<Utc>,
+    ) -> Result<CountReport> {
+        let with = |c: Channel| -> Result<TypedSegment> {
+            Ok(TypedSegment {
+                root: crate::check::typed::TPred::And(vec![
+                    seg.root.clone(),
+                    c.condition(self.catalog())?,
+                ]),
+            })
+        };
+        let (push, email, sms) = (
+            with(Channel::Push)?,
+            with(Channel::Email)?,
+            with(Channel::Sms)?,
+        );
+        let mut installations: Vec<&TypedSegment> = vec![seg, &push];
+        installations.extend(conditions);
+        let mut persons: Vec<&TypedSegment> = vec![seg, &email, &sms];
+        persons.extend(conditions);
+        let i = self
+            .count_each(
+                &installations,
+                self.query(Some(as_of), Target::Installations),
+            )
+            .await?;
+        let p = self
+            .count_each(&persons, self.query(Some(as_of), Target::Persons))
+            .await?;
+        Ok(CountReport {
+            installations: i[0],
+            push: i[1],
+            persons: p[0],
+            email: p[1],
+            sms: p[2],
+            conditions: i[2..].iter().copied().zip(p[3..].iter().copied()).collect(),
+        })
+    }
+
+    /// The audience's size at each of `points` (the trend of a segment over time).
+    pub async fn trend(
+        &self,
+        seg: &TypedSegment,
+        target: Target,
+        points: &[DateTime<Utc>],
+    ) -> Result<Vec<u64>> {
+        let mut out = Vec::with_capacity(points.len());
+        for &at in points {
+            out.push(self.count(seg, self.query(Some(at), target)).await?);
+        }
+        Ok(out)
     }
 
     /// The plans of a segment: the one returning the audience's keys, or with `count` the one

@@ -96,6 +96,28 @@ pub struct AttributeDef {
     /// Older catalogs lack it and read plain strings.
     #[serde(default, skip_serializing_if = "is_false")]
     pub dictionary: bool,
+    /// The values the snapshot holds, with counts, for few-valued strings (see [`Values`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Values>,
+}
+
+/// The values a few-valued string takes in a snapshot, with their row counts, most frequent
+/// first: for completion, `info`, and warnings about values the data never has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Values {
+    /// Whether these are all the values (at most [`Values::MAX`] are kept).
+    pub complete: bool,
+    pub top: Vec<(String, u64)>,
+}
+
+impl Values {
+    /// Values kept per attribute or property.
+    pub const MAX: usize = 256;
+
+    /// Whether `v` is one of them.
+    pub fn contains(&self, v: &str) -> bool {
+        self.top.iter().any(|(x, _)| x == v)
+    }
 }
 
 /// `sort_key` in a manifest: `"int64"`; older manifests wrote `true` for decimal keys.
@@ -149,6 +171,9 @@ pub struct PropertyDef {
     /// A string stored and read as an Arrow dictionary (see `AttributeDef::dictionary`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub dictionary: bool,
+    /// The values the snapshot's events hold (see [`Values`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Values>,
 }
 
 /// An event definition: a standard lifecycle event or a custom event with typed properties.
@@ -217,6 +242,7 @@ impl Catalog {
                     length_column: *ty == ValueType::StringList,
                     // Apps declare custom strings mostly as enumerations (a theme, a team).
                     dictionary: *ty == ValueType::String,
+                    values: None,
                 })
                 .collect()
         };
@@ -245,6 +271,7 @@ impl Catalog {
                         // Like custom attributes: mostly enumerations (a category, a
                         // currency); one of many values (a SKU) still reads correctly.
                         dictionary: *ty == ValueType::String,
+                        values: None,
                     })
                     .collect(),
             }
@@ -365,6 +392,7 @@ fn attr(name: &str, ty: ValueType, nullable: bool) -> AttributeDef {
         sort_key: (ty == ValueType::Version).then_some(VersionKey::Int64),
         length_column: ty == ValueType::StringList,
         dictionary: ty == ValueType::String && FEW_VALUES.contains(&name),
+        values: None,
     }
 }
 

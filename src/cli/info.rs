@@ -39,8 +39,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     }
     let all = store.snapshot_ids();
     let out = match args.format {
-        OutputFormat::Json => format!("{:#}\n", json(&snapshot, &all)),
-        OutputFormat::Text => text(&snapshot, &all),
+        OutputFormat::Json => format!("{:#}\n", json(&snapshot, all)),
+        OutputFormat::Text => text(&snapshot, all),
     };
     print(out.as_bytes())
 }

@@ -10,6 +10,7 @@ mod generate;
 mod info;
 mod output;
 mod segment;
+mod serve;
 mod sql;
 mod values;
 
@@ -58,6 +59,8 @@ pub enum Command {
     Fmt(check::FmtArgs),
     /// Run SQL over a snapshot's tables (for inspection and benchmark baselines).
     Sql(sql::Args),
+    /// Serve the web page and HTTP API where segments are written and audiences seen live.
+    Serve(serve::Args),
     /// Remove what dead writers left behind (unpublished staging directories, temporary export
     /// files), never a live writer's.
     Gc(gc::Args),
@@ -126,6 +129,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Check(args) => check::run_check(cli, args),
         Command::Fmt(args) => check::run_fmt(args),
         Command::Sql(args) => sql::run(cli, args),
+        Command::Serve(args) => serve::run(cli, args),
         Command::Gc(args) => gc::run(cli, args),
         Command::Cluster(command) => cluster::run(command),
     }

@@ -54,6 +54,7 @@ impl RunArgs {
             threads: self.threads,
             memory_limit: self.memory_limit,
             cluster: self.cluster.clone().map_or(Cluster::Local, Cluster::Remote),
+            runtime: None,
         })
     }
 

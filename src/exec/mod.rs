@@ -5,4 +5,4 @@ pub mod run;
 pub mod session;
 
 pub use cluster::{Cluster, ClusterUrl};
-pub use session::{open_session, parse_size, SessionOptions};
+pub use session::{open_session, parse_size, runtime, SessionOptions};

@@ -19,6 +19,9 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Where plans run: here, or on a Ballista cluster.
     pub cluster: Cluster,
+    /// A runtime (memory pool, metadata cache) shared with other sessions: a server's sessions
+    /// share one pool, so `memory_limit` bounds the whole process. Overrides `memory_limit`.
+    pub runtime: Option<Arc<datafusion::execution::runtime_env::RuntimeEnv>>,
 }
 
 /// A session with the snapshot's tables registered.
@@ -91,13 +94,13 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
             .upgrade_for_ballista()
             .with_ballista_shuffle_reader_force_remote_read(true);
     }
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = opts.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-    }
+    let runtime = match &opts.runtime {
+        Some(shared) => shared.clone(),
+        None => runtime(opts.memory_limit)?,
+    };
     let state = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     let ctx = match &opts.cluster {
@@ -115,6 +118,18 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
     };
     snapshot.register(&ctx, table_files).await?;
     Ok(ctx)
+}
+
+/// A runtime whose memory pool holds `memory_limit` bytes (unbounded without one); operators
+/// that can spill do so past it.
+pub fn runtime(
+    memory_limit: Option<usize>,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    Ok(runtime.build_arc()?)
 }
 
 /// Parses `512MiB`, `2GB`, `1.5G`, `1048576` into bytes (binary and decimal units).

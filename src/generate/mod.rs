@@ -145,15 +145,15 @@ fn write(
     events.sort_by(|a, b| (&a.event, a.period).cmp(&(&b.event, b.period)));
 
     let persons = write_table(
-        &staging,
+        staging,
         "persons.parquet",
-        &tables::persons_batches(&world, &catalog, &trackers)?,
+        &tables::persons_batches(world, &catalog, &trackers)?,
         &[0],
     )?;
     let installations = write_table(
-        &staging,
+        staging,
         "installations.parquet",
-        &tables::installations_batches(&world, &catalog, &trackers)?,
+        &tables::installations_batches(world, &catalog, &trackers)?,
         &[2, 0],
     )?;
     let manifest = Manifest {
@@ -190,6 +190,7 @@ fn write(
     if opts.activity_summary {
         crate::store::summarize::build(staging, &mut manifest, opts.threads)?;
     }
+    crate::store::values::collect(staging, &mut manifest, opts.threads)?;
     Ok(manifest)
 }
 

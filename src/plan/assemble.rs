@@ -166,7 +166,7 @@ pub fn assemble_each(
             let mut columns = output;
             columns.extend((0..names.len()).map(|k| {
                 let flag = segment_flag(k);
-                col(flag.as_str()).is_true().alias(flag)
+                definitely(col(flag.as_str())).alias(flag)
             }));
             persons_of(sources, per_person, JoinType::Inner)?
                 .project(columns)?
@@ -174,10 +174,17 @@ pub fn assemble_each(
         }
         _ => {
             let mut columns = output;
-            columns.extend(flags.map(|(k, p)| p.is_true().alias(segment_flag(k))));
+            columns.extend(flags.map(|(k, p)| definitely(p).alias(segment_flag(k))));
             pairs.project(columns)?.filter(any)?.build()
         }
     }
+}
+
+/// `p` as a flag that is never null (false where `p` is null). Not `p IS TRUE`, which DataFusion
+/// 55 types as non-null logically but nullable physically: an aggregate over such a flag fails
+/// physical planning's schema check.
+fn definitely(p: Expr) -> Expr {
+    datafusion::prelude::coalesce(vec![p, lit(false)])
 }
 
 /// The pairs a segment ranges over, joined with its event aggregates.

@@ -55,7 +55,7 @@ fn parse_hex(s: &str) -> Option<u64> {
 impl Checksums {
     /// The parsed form; `None` when a field is not 16 hex digits (a damaged manifest).
     pub fn expected(&self) -> Option<Expected> {
-        if self.chunks.len() % 16 != 0 || !self.chunks.is_ascii() {
+        if !self.chunks.len().is_multiple_of(16) || !self.chunks.is_ascii() {
             return None;
         }
         let chunks = (0..self.chunks.len() / 16)

@@ -19,9 +19,11 @@ pub mod manifest;
 pub mod publish;
 mod register;
 pub mod schema;
+mod staged;
 pub mod summarize;
 pub mod summary;
 mod table;
+pub mod values;
 pub mod verified;
 pub mod version_key;
 
@@ -97,7 +99,7 @@ impl Store {
     /// directories that are no snapshot. A directory without a manifest cannot be a snapshot
     /// (publishing writes the manifest before the directory appears), so it is skipped.
     /// Snapshots published before publish numbers existed count as 0 and keep their id order.
-    fn list(&self) -> Result<(Vec<(String, u64)>, Vec<String>)> {
+    fn list(&self) -> Result<Listing> {
         let dir = self.root.join(SNAPSHOTS_DIR);
         let mut found = Vec::new();
         let mut warnings = Vec::new();
@@ -154,6 +156,9 @@ impl Store {
         Snapshot::load(self, &id)
     }
 }
+
+/// Published snapshots (id, publish number) oldest first, and warnings about what was skipped.
+type Listing = (Vec<(String, u64)>, Vec<String>);
 
 /// The publish number a manifest records, read from its head (the field comes third, so a
 /// store with many large manifests lists fast); `Some(0)` for a manifest written before publish

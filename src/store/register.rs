@@ -49,7 +49,7 @@ pub enum TableFiles {
 /// published snapshot, or its staging directory while the writer still builds the summary).
 pub(super) async fn register(
     m: &Manifest,
-    resolve: &dyn Fn(&str) -> PathBuf,
+    resolve: &(dyn Fn(&str) -> PathBuf + Sync),
     ctx: &SessionContext,
     table_files: TableFiles,
     verified: Arc<super::verified::Verified>,

@@ -202,45 +202,28 @@ pub async fn values(
 /// the new file in `manifest` as both, with the extra columns it has; the staged persons files
 /// it replaces are removed.
 ///
-/// Runs DataFusion on a runtime of its own thread, so writers may call it from sync code or from
-/// inside another runtime.
 pub fn build(
     staging: &super::publish::Staging,
     manifest: &mut super::manifest::Manifest,
     threads: usize,
 ) -> Result<()> {
-    use datafusion::prelude::{SessionConfig, SessionContext};
     use futures::StreamExt;
-    let work = || -> Result<(super::manifest::DataFile, SummaryColumns)> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .enable_all()
-            .build()
-            .map_err(|e| crate::error::Error::io(staging.local_path(PERSONS_FILE), e))?;
-        rt.block_on(async {
-            // Reader-side filters: each range decodes the key column of every event file,
-            // and the other columns only of its own persons' rows.
-            let mut config = SessionConfig::new().with_target_partitions(threads.max(1));
-            config.options_mut().execution.parquet.pushdown_filters = true;
-            let ctx = SessionContext::new_with_config(config);
-            super::register::register(
-                manifest,
-                &|rel| staging.resolve(rel),
-                &ctx,
-                super::TableFiles::Manifest,
-                Default::default(),
-            )
-            .await?;
+    // Reader-side filters: each range decodes the key column of every event file, and the
+    // other columns only of its own persons' rows.
+    let m: &super::manifest::Manifest = manifest;
+    let (file, extra) = super::staged::with_session(staging, m, threads, true, |ctx| {
+        Box::pin(async move {
+            let (ctx, manifest) = (&ctx, m);
             let as_of = manifest.as_of.timestamp_micros();
             let extra = SummaryColumns {
-                values: values(&ctx, &manifest.catalog, as_of).await?,
+                values: values(ctx, &manifest.catalog, as_of).await?,
                 months: MONTHS,
             };
             let schema = persons_with_activity_schema(&manifest.catalog, &extra);
             let key = schema.index_of(PERSON_ID)?;
             let mut file = staging.parquet_writer(PERSONS_FILE, schema.clone(), &[key])?;
-            for range in person_ranges(&ctx, manifest.row_counts.persons).await? {
-                let plan = plan(&ctx, &manifest.catalog, &extra, as_of, range).await?;
+            for range in person_ranges(ctx, manifest.row_counts.persons).await? {
+                let plan = plan(ctx, &manifest.catalog, &extra, as_of, range).await?;
                 let mut stream = ctx
                     .execute_logical_plan(plan)
                     .await?
@@ -256,10 +239,7 @@ pub fn build(
             }
             Ok((file.finish()?, extra))
         })
-    };
-    let (file, extra) = std::thread::scope(|s| s.spawn(work).join()).map_err(|_| {
-        crate::error::Error::Internal("the activity summary build panicked".into())
-    })??;
+    })?;
     for old in std::mem::replace(&mut manifest.persons, vec![file.clone()]) {
         let path = staging.resolve(&old.path);
         std::fs::remove_file(&path).at(&path)?;

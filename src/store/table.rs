@@ -60,7 +60,11 @@ struct TableFile {
 }
 
 impl TableFile {
-    fn of(f: &DataFile, resolve: &dyn Fn(&str) -> PathBuf, period: Option<i32>) -> TableFile {
+    fn of(
+        f: &DataFile,
+        resolve: &(dyn Fn(&str) -> PathBuf + Sync),
+        period: Option<i32>,
+    ) -> TableFile {
         let local = resolve(&f.path);
         TableFile {
             path: local_path(&local),
@@ -101,7 +105,7 @@ impl ManifestTable {
     pub fn new(
         file_schema: SchemaRef,
         files: &[DataFile],
-        resolve: &dyn Fn(&str) -> PathBuf,
+        resolve: &(dyn Fn(&str) -> PathBuf + Sync),
         order: Vec<Vec<SortExpr>>,
         format: ParquetFormat,
         verified: Arc<Verified>,
@@ -127,7 +131,7 @@ impl ManifestTable {
         file_schema: SchemaRef,
         period_column: &str,
         files: &[&EventFile],
-        resolve: &dyn Fn(&str) -> PathBuf,
+        resolve: &(dyn Fn(&str) -> PathBuf + Sync),
         format: ParquetFormat,
         verified: Arc<Verified>,
     ) -> ManifestTable {

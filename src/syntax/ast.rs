@@ -185,7 +185,8 @@ pub struct Segment {
 
 // ---- canonical printing ----
 
-const KEYWORDS: &[&str] = &[
+/// Reserved words (the server lists them for completion).
+pub const KEYWORDS: &[&str] = &[
     "and", "or", "not", "in", "between", "is", "where", "within", "since", "before", "after",
     "true", "false", "has", "contains", "matches",
 ];
