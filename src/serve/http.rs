@@ -9,43 +9,76 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use std::sync::Arc;
 
 /// Request bodies are read up to this size (a segment is at most 64 KiB).
 pub const MAX_BODY: usize = 128 * 1024;
 
+/// The API's routes, (method, path): the router is built from this list and a test keeps it
+/// equal to the operations `openapi.json` documents.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/v1/snapshots"),
+    ("GET", "/api/v1/catalog"),
+    ("POST", "/api/v1/check"),
+    ("POST", "/api/v1/count"),
+    ("POST", "/api/v1/preview"),
+    ("POST", "/api/v1/explain"),
+    ("POST", "/api/v1/trend"),
+    ("GET", "/api/v1/segments"),
+    ("GET", "/api/v1/segments/{name}"),
+    ("PUT", "/api/v1/segments/{name}"),
+    ("DELETE", "/api/v1/segments/{name}"),
+    ("GET", "/api/v1/exports"),
+    ("POST", "/api/v1/exports"),
+    ("GET", "/api/v1/exports/{id}"),
+    ("DELETE", "/api/v1/exports/{id}"),
+    ("GET", "/api/v1/exports/{id}/files/{name}"),
+];
+
+/// The handler of one route of [`ROUTES`].
+fn handler(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
+    use axum::routing::{delete, post, put};
+    match (method, path) {
+        ("GET", "/api/health") => get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        ("GET", "/api/openapi.json") => get(api::openapi),
+        ("GET", "/api/v1/snapshots") => get(api::snapshots),
+        ("GET", "/api/v1/catalog") => get(api::catalog),
+        ("POST", "/api/v1/check") => post(api::check),
+        ("POST", "/api/v1/count") => post(api::count),
+        ("POST", "/api/v1/preview") => post(api::preview),
+        ("POST", "/api/v1/explain") => post(api::explain),
+        ("POST", "/api/v1/trend") => post(api::trend),
+        ("GET", "/api/v1/segments") => get(api::list_segments),
+        ("GET", "/api/v1/segments/{name}") => get(api::get_segment),
+        ("PUT", "/api/v1/segments/{name}") => put(api::put_segment),
+        ("DELETE", "/api/v1/segments/{name}") => delete(api::delete_segment),
+        ("GET", "/api/v1/exports") => get(api::list_exports),
+        ("POST", "/api/v1/exports") => post(api::start_export),
+        ("GET", "/api/v1/exports/{id}") => get(api::get_export),
+        ("DELETE", "/api/v1/exports/{id}") => delete(api::delete_export),
+        ("GET", "/api/v1/exports/{id}/files/{name}") => get(api::download_export_file),
+        _ => unreachable!("{method} {path} is in ROUTES without a handler"),
+    }
+}
+
+/// Routes that answer without the token.
+const OPEN: &[&str] = &["/api/health"];
+
 pub fn router(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/api/openapi.json", get(api::openapi))
-        .route("/api/v1/snapshots", get(api::snapshots))
-        .route("/api/v1/catalog", get(api::catalog))
-        .route("/api/v1/check", axum::routing::post(api::check))
-        .route("/api/v1/count", axum::routing::post(api::count))
-        .route("/api/v1/preview", axum::routing::post(api::preview))
-        .route("/api/v1/explain", axum::routing::post(api::explain))
-        .route("/api/v1/trend", axum::routing::post(api::trend))
-        .route("/api/v1/segments", get(api::list_segments))
-        .route(
-            "/api/v1/segments/{name}",
-            get(api::get_segment)
-                .put(api::put_segment)
-                .delete(api::delete_segment),
-        )
-        .route(
-            "/api/v1/exports",
-            get(api::list_exports).post(api::start_export),
-        )
-        .route(
-            "/api/v1/exports/{id}",
-            get(api::get_export).delete(api::delete_export),
-        )
-        .route(
-            "/api/v1/exports/{id}/files/{name}",
-            get(api::download_export_file),
-        )
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
+    let mut guarded: Router<Arc<AppState>> = Router::new();
+    let mut open: Router<Arc<AppState>> = Router::new();
+    for &(method, path) in ROUTES {
+        if OPEN.contains(&path) {
+            open = open.route(path, handler(method, path));
+        } else {
+            guarded = guarded.route(path, handler(method, path));
+        }
+    }
+    let guarded = guarded.layer(axum::middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/", get(|| page("text/html; charset=utf-8", INDEX)))
         .route(
@@ -53,11 +86,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| page("text/javascript; charset=utf-8", APP_JS)),
         )
         .route("/style.css", get(|| page("text/css; charset=utf-8", STYLE)))
-        .route(
-            "/api/health",
-            get(|| async { axum::Json(serde_json::json!({"ok": true})) }),
-        )
-        .merge(api)
+        .merge(open)
+        .merge(guarded)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)

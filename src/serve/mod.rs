@@ -12,6 +12,7 @@ mod exports;
 mod http;
 mod state;
 
+pub use http::ROUTES;
 pub use state::ServeOptions;
 
 use crate::error::{Error, IoContext, Result};

@@ -1,6 +1,7 @@
 //! Shared fixtures: small generated stores, built once per test binary, and segment generators.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod reference;
 pub mod segments;
 
