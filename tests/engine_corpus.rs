@@ -162,6 +162,7 @@ async fn dictionary_strings_are_output_as_plain_strings() {
         entity,
         column: column.into(),
         name: name.into(),
+        derived: None,
     };
     let mut opts = PlanOptions::keys(snapshot.manifest.as_of, Target::Installations);
     opts.columns

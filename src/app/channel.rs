@@ -64,6 +64,15 @@ impl Channel {
         })
     }
 
+    /// Why a matching row is not reachable on this channel.
+    pub fn unreachable(self) -> &'static str {
+        match self {
+            Channel::Push => "not reachable by push (push registration disabled, or uninstalled)",
+            Channel::Email => "no email address",
+            Channel::Sms => "no phone number",
+        }
+    }
+
     /// The column a channel's list is for, which its exports always carry.
     pub fn address_column(self) -> &'static str {
         match self {

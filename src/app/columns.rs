@@ -2,10 +2,11 @@
 //! columns of each target and channel.
 
 use super::channel::Channel;
+use crate::catalog::names::same;
 use crate::catalog::{Catalog, Entity};
 use crate::check::resolve_attribute;
 use crate::error::{Error, Result};
-use crate::plan::{OutputColumn, Target};
+use crate::plan::{DerivedColumn, OutputColumn, Target};
 
 /// The columns an audience shows when none are asked for.
 pub fn defaults(target: Target, channel: Option<Channel>) -> &'static [&'static str] {
@@ -61,6 +62,21 @@ pub fn resolve(
     let mut out: Vec<OutputColumn> = Vec::new();
     for name in names {
         let name = name.trim();
+        let derived = [
+            ("age", DerivedColumn::Age),
+            ("randomBucket", DerivedColumn::RandomBucket),
+        ]
+        .into_iter()
+        .find(|(n, _)| same(n, name));
+        if let Some((canonical, d)) = derived {
+            out.push(OutputColumn {
+                entity: Entity::Person,
+                column: String::new(),
+                name: canonical.to_string(),
+                derived: Some(d),
+            });
+            continue;
+        }
         let (entity, column, canonical) = resolve_attribute(name, catalog).ok_or_else(|| {
             Error::Invalid(format!(
                 "unknown attribute `{name}` in the output columns (`audience info` lists them)"
@@ -81,6 +97,7 @@ pub fn resolve(
             entity,
             column,
             name: alias,
+            derived: None,
         });
     }
     Ok(out)

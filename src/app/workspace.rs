@@ -11,7 +11,7 @@ use crate::check::{compile, SavedSegments};
 use crate::error::{Error, Result};
 use crate::exec::cluster::{check_cluster_sees, scanned_tables};
 use crate::exec::{open_session, run, Cluster, SessionOptions};
-use crate::export::{export_split, export_stream, ExportSummary, Format, Progress};
+use crate::export::{export_split, export_stream, ExportSummary, Format, Metadata, Progress};
 use crate::plan::{plan_segment, plan_segments, PlanOptions, TableSources, Target};
 use crate::store::{Snapshot, Store};
 use arrow::array::RecordBatch;
@@ -92,6 +92,69 @@ pub fn export_target(asked: Option<Target>, channel: Option<Channel>) -> Result<
     }
 }
 
+/// Warnings about running `typed` at `as_of` on a snapshot: an as-of outside its history, and
+/// attribute conditions, which read the snapshot's values whatever the as-of.
+pub fn as_of_warnings(
+    m: &crate::store::manifest::Manifest,
+    typed: &TypedSegment,
+    as_of: DateTime<Utc>,
+    text: &str,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::check::typed::Field;
+    use crate::diagnostic::{Code, Diagnostic};
+    let whole = crate::base::span::Span::new(0, text.len());
+    let day = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut out = Vec::new();
+    if as_of > m.as_of {
+        out.push(
+            Diagnostic::warning(
+                Code::AsOfOutsideHistory,
+                whole,
+                format!(
+                    "the as-of time {} is after the snapshot's as-of {}: events after {} are \
+                     not in the store",
+                    day(as_of),
+                    day(m.as_of),
+                    day(m.as_of)
+                ),
+            )
+            .with_hint("a later snapshot holds later events (`audience info` lists snapshots)"),
+        );
+    } else if as_of < m.history_start {
+        out.push(Diagnostic::warning(
+            Code::AsOfOutsideHistory,
+            whole,
+            format!(
+                "the as-of time {} is before the snapshot's history starts ({}): no event is \
+                 that old",
+                day(as_of),
+                day(m.history_start)
+            ),
+        ));
+    }
+    let mut attributes = false;
+    typed.root.visit_fields(&mut |f| {
+        attributes |= matches!(f, Field::Attribute { .. } | Field::Age);
+    });
+    if attributes && as_of != m.as_of {
+        out.push(
+            Diagnostic::warning(
+                Code::AttributesAtSnapshot,
+                whole,
+                format!(
+                    "attribute conditions use the snapshot's values (as of {}), not the values \
+                     at {}; event windows move to {}",
+                    day(m.as_of),
+                    day(as_of),
+                    day(as_of)
+                ),
+            )
+            .with_hint("the snapshot does not keep attribute history"),
+        );
+    }
+    out
+}
+
 /// The top-level `and` conditions of a segment: each one's text, its span in the segment's
 /// text, and the condition alone as a typed segment (one item: the whole segment).
 pub fn conditions(
@@ -116,7 +179,7 @@ pub fn conditions(
             .map(|(p, t)| {
                 let span = p.span();
                 let text = src.text.get(span.start..span.end).unwrap_or_default();
-                (text.to_string(), span, TypedSegment { root: t.clone() })
+                (text.to_string(), span, TypedSegment::of(t.clone()))
             })
             .collect(),
         _ => whole(root.span()),
@@ -218,6 +281,26 @@ impl Workspace {
         compile_segment(self.catalog(), src, saved)
     }
 
+    /// [`Workspace::compile`] for a run at `as_of` (when one is asked for): the checker's
+    /// warnings, and those about the as-of time itself.
+    pub fn check(
+        &self,
+        src: &SegmentSource,
+        saved: &dyn SavedSegments,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<TypedSegment> {
+        let mut typed = self.compile(src, saved)?;
+        if let Some(at) = as_of {
+            typed.warnings.extend(as_of_warnings(
+                &self.snapshot.manifest,
+                &typed,
+                at,
+                &src.text,
+            ));
+        }
+        Ok(typed)
+    }
+
     /// On a cluster, checks once per table that it sees the snapshot's files for the tables
     /// `plan` reads (a scheduler that cannot list them would plan an empty scan).
     async fn ready(&self, plan: &LogicalPlan) -> Result<()> {
@@ -294,7 +377,8 @@ impl Workspace {
         })
     }
 
-    /// A page of the audience: `limit` rows (all when `None`) after `offset`, with `columns`.
+    /// A page of the audience: `limit` rows (all when `None`) after `offset`, with `columns`;
+    /// the rows' schema even when there are none.
     pub async fn preview(
         &self,
         seg: &TypedSegment,
@@ -303,14 +387,15 @@ impl Workspace {
         offset: usize,
         limit: Option<usize>,
         lists_as_text: bool,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
         let opts = self.row_options(q, None, columns, lists_as_text)?;
         let plan = self.plan(seg, &opts).await?;
         let plan = LogicalPlanBuilder::from(plan)
             .limit(offset, limit)?
             .build()?;
         let stream = run::stream(&self.ctx, plan).await?;
-        Ok(stream.try_collect().await?)
+        let schema = stream.schema();
+        Ok((schema, stream.try_collect().await?))
     }
 
     /// The audience's rows as a stream (bounded memory for any audience size).
@@ -336,6 +421,20 @@ impl Workspace {
         spec: &ExportSpec,
         progress: Option<&Progress>,
     ) -> Result<Vec<ExportSummary>> {
+        let jobs: Vec<(TypedSegment, PathBuf, Metadata)> = jobs
+            .iter()
+            .map(|(t, p)| (t.clone(), p.clone(), Metadata::default()))
+            .collect();
+        self.export_with(&jobs, spec, progress).await
+    }
+
+    /// [`Workspace::export`], each file with its metadata.
+    pub async fn export_with(
+        &self,
+        jobs: &[(TypedSegment, PathBuf, Metadata)],
+        spec: &ExportSpec,
+        progress: Option<&Progress>,
+    ) -> Result<Vec<ExportSummary>> {
         let q = Query {
             as_of: spec.as_of,
             target: spec.target,
@@ -346,20 +445,21 @@ impl Workspace {
             || (self.cluster != Cluster::Local && spec.target == Target::Persons);
         if one_by_one {
             let mut done = Vec::new();
-            for (seg, out) in jobs {
+            for (seg, out, meta) in jobs {
                 let stream = self
                     .rows(seg, q, spec.channel, &spec.columns, spec.format)
                     .await?;
-                done.push(export_stream(stream, out, spec.format, progress).await?);
+                done.push(export_stream(stream, out, spec.format, meta, progress).await?);
             }
             return Ok(done);
         }
         let opts = self.row_options(q, spec.channel, &spec.columns, spec.format.lists_as_text())?;
-        let segments: Vec<&TypedSegment> = jobs.iter().map(|(s, _)| s).collect();
+        let segments: Vec<&TypedSegment> = jobs.iter().map(|(s, ..)| s).collect();
         let plan = plan_segments(&segments, &self.sources, &opts)?;
         self.ready(&plan).await?;
         let stream = run::stream(&self.ctx, plan).await?;
-        let outs: Vec<&Path> = jobs.iter().map(|(_, out)| out.as_path()).collect();
+        let outs: Vec<(&Path, &Metadata)> =
+            jobs.iter().map(|(_, out, m)| (out.as_path(), m)).collect();
         export_split(stream, &outs, spec.format, progress).await
     }
 
@@ -410,12 +510,10 @@ impl Workspace {
         as_of: DateTime<Utc>,
     ) -> Result<CountReport> {
         let with = |c: Channel| -> Result<TypedSegment> {
-            Ok(TypedSegment {
-                root: crate::check::typed::TPred::And(vec![
-                    seg.root.clone(),
-                    c.condition(self.catalog())?,
-                ]),
-            })
+            Ok(TypedSegment::of(crate::check::typed::TPred::And(vec![
+                seg.root.clone(),
+                c.condition(self.catalog())?,
+            ])))
         };
         let (push, email, sms) = (
             with(Channel::Push)?,

@@ -5,6 +5,7 @@
 
 pub mod exprs;
 pub mod process;
+pub mod progress;
 pub mod span;
 pub mod time;
 pub mod version;

@@ -50,6 +50,53 @@ pub fn representable() -> (i64, i64) {
     )
 }
 
+/// A length of time as segments write it: calendar months (`3mo`, `1y`) and exact
+/// microseconds (`2w`, `30d`, `12h`, `90m`, `45s`). Months are calendar months: `3mo` before
+/// 2026-05-31T10:00Z is 2026-02-28T10:00Z (the day of month clamped to the month's end, the time
+/// of day kept), so a window of months lines up with calendar dates as marketers mean them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Period {
+    pub months: u32,
+    pub micros: i64,
+}
+
+impl Period {
+    /// An exact length.
+    pub fn exact(micros: i64) -> Period {
+        Period { months: 0, micros }
+    }
+
+    /// The instant this long before `t`: the months on the calendar, then the exact part;
+    /// saturating at the first representable instant.
+    pub fn before(self, t: i64) -> i64 {
+        let (min, _) = representable();
+        let after_months = if self.months == 0 {
+            t
+        } else {
+            datetime_of(t)
+                .and_then(|dt| dt.checked_sub_months(chrono::Months::new(self.months)))
+                .map_or(min, |dt| dt.timestamp_micros())
+        };
+        after_months.saturating_sub(self.micros).max(min)
+    }
+
+    /// The canonical spelling: `1y2mo`, `30d`, `1d12h` (`0s` for zero).
+    pub fn format(self) -> String {
+        let mut out = String::new();
+        let (years, months) = (self.months / 12, self.months % 12);
+        if years > 0 {
+            out.push_str(&format!("{years}y"));
+        }
+        if months > 0 {
+            out.push_str(&format!("{months}mo"));
+        }
+        if self.micros != 0 || out.is_empty() {
+            out.push_str(&format_duration(self.micros));
+        }
+        out
+    }
+}
+
 /// Microseconds as the largest exact units: `30d`, `1d12h`, `90s` (`0s` for zero).
 pub fn format_duration(us: i64) -> String {
     let mut secs = us / MICROS_PER_SEC;
@@ -78,6 +125,47 @@ mod tests {
         assert_eq!(date_of(micros_of_date(d) - 1), d.pred_opt().unwrap());
         assert_eq!(days_since_epoch(epoch()), 0);
         assert_eq!(date_of(i64::MIN), NaiveDate::MIN);
+    }
+
+    #[test]
+    fn months_are_calendar_months() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        let three = Period {
+            months: 3,
+            micros: 0,
+        };
+        assert_eq!(
+            three.before(t("2026-05-31T10:00:00Z")),
+            t("2026-02-28T10:00:00Z")
+        );
+        assert_eq!(
+            three.before(t("2024-05-31T00:00:00Z")),
+            t("2024-02-29T00:00:00Z")
+        );
+        let year = Period {
+            months: 12,
+            micros: MICROS_PER_DAY,
+        };
+        assert_eq!(
+            year.before(t("2026-11-01T00:00:00Z")),
+            t("2025-10-31T00:00:00Z")
+        );
+        assert_eq!(year.format(), "1y1d");
+        assert_eq!(Period::exact(30 * MICROS_PER_DAY).format(), "30d");
+        assert_eq!(Period::exact(0).format(), "0s");
+        assert_eq!(
+            Period {
+                months: 14,
+                micros: 0
+            }
+            .format(),
+            "1y2mo"
+        );
+        assert_eq!(Period::exact(i64::MAX).before(0), representable().0);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use super::literals::{describe_literal, describe_type};
 use super::typed::*;
 use super::{Checker, Ctx};
+use crate::base::span::Span;
+use crate::base::time::{MICROS_PER_HOUR, MICROS_PER_SEC};
 use crate::catalog::names::same;
 use crate::catalog::ValueType;
 use crate::diagnostic::Code;
@@ -103,8 +105,11 @@ impl<'a> Checker<'a> {
             .map(|f| Box::new(self.pred(f, Some(event))));
         let window = match &a.window {
             None => Window::All,
-            Some(ast::Window::Within(d)) => match d.value {
-                LitValue::Duration(us, _) => Window::Within(us),
+            Some(ast::Window::Within(d)) => match &d.value {
+                LitValue::Duration(p, text) => {
+                    self.window_reads_as_another_unit(*p, text, d.span);
+                    Window::Within(*p)
+                }
                 _ => {
                     self.error_hint(
                         Code::TimeExpected,
@@ -134,6 +139,9 @@ impl<'a> Checker<'a> {
                 }
             },
         };
+        if ok && !a.installation_scope {
+            self.scope_trap(a, &event.name);
+        }
         ok.then(|| {
             Field::Agg(EventAgg {
                 installation_scope: a.installation_scope,
@@ -151,7 +159,7 @@ impl<'a> Checker<'a> {
         match &l.value {
             LitValue::Date(d) => Some(TimeBound::Date(*d)),
             LitValue::Timestamp(t) => Some(TimeBound::Timestamp(t.timestamp_micros())),
-            LitValue::Ago(us, _) => Some(TimeBound::Ago(*us)),
+            LitValue::Ago(p, _) => Some(TimeBound::Ago(*p)),
             LitValue::Duration(_, text) => {
                 self.error_hint(
                     Code::TimeExpected,
@@ -174,6 +182,61 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// Warns about an event window of minutes or seconds: `within 3m` is 3 minutes, which
+    /// marketers rarely mean (months are `mo`).
+    fn window_reads_as_another_unit(&mut self, p: Period, text: &str, span: Span) {
+        if p.months != 0 || p.micros >= MICROS_PER_HOUR {
+            return;
+        }
+        let n: String = text.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let hint = if text.ends_with('m') {
+            format!("for months write {n}mo; for days {n}d")
+        } else {
+            format!("for days write {n}d")
+        };
+        self.warn(
+            Code::SuspiciousWindow,
+            span,
+            format!(
+                "`within {text}` is {}, shorter than an hour",
+                describe_short(p)
+            ),
+            Some(hint),
+        );
+    }
+
+    /// Warns where person and installation scope mean different things: Personalize and
+    /// Depersonalize stay with the identified person while the device moves on, so at person
+    /// scope they count the events of every device the person had.
+    fn scope_trap(&mut self, a: &ast::Agg, event: &str) {
+        let why = match event {
+            "Depersonalize" => {
+                "a Depersonalize stays with the person the device logged out of, so at person \
+                 scope it matches that person's other devices, not the device that logged out"
+            }
+            "Personalize" => {
+                "a Personalize stays with the identified person, so at person scope it matches \
+                 every device of that person, not only the device that was personalized"
+            }
+            _ => return,
+        };
+        self.warn(
+            Code::ScopeTrap,
+            a.span,
+            format!("`{}(…)` of {event} at person scope: {why}", a.func.name()),
+            Some(format!("for the device itself, write installation.{a}")),
+        );
+    }
+}
+
+fn describe_short(p: Period) -> String {
+    let secs = p.micros / MICROS_PER_SEC;
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} minute(s)", secs / 60)
+    } else {
+        format!("{secs} second(s)")
     }
 }
 

@@ -117,6 +117,9 @@ impl<'a> Checker<'a> {
                     );
                     return TPred::Const(false);
                 }
+                if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    self.known_value(&field, l);
+                }
                 self.value(&field, subject, l).map(|value| TPred::Compare {
                     field: field.clone(),
                     op: *op,
@@ -124,6 +127,9 @@ impl<'a> Checker<'a> {
                 })
             }
             Test::In { values, negated } => {
+                for l in values {
+                    self.known_value(&field, l);
+                }
                 let vs: Vec<Option<Value>> = values
                     .iter()
                     .map(|l| self.value(&field, subject, l))
@@ -302,9 +308,9 @@ impl<'a> Checker<'a> {
                 }
                 match test {
                     Test::Within(l) => match l.value {
-                        LitValue::Duration(us, _) => Some(TPred::Time {
+                        LitValue::Duration(p, _) => Some(TPred::Time {
                             field: field.clone(),
-                            test: TimeTest::Within(us),
+                            test: TimeTest::Within(p),
                         }),
                         ref other => {
                             self.error_hint(
@@ -331,6 +337,74 @@ impl<'a> Checker<'a> {
             }
         };
         result.unwrap_or(TPred::Const(false))
+    }
+
+    /// Warns when a string is compared with a value no row of the snapshot has (the catalog
+    /// records the values of few-valued strings): `platform = "ios"` would silently match
+    /// nothing. Suggests the value meant: the same letters in another case, else the closest.
+    pub(super) fn known_value(&mut self, field: &Field, l: &Literal) {
+        let LitValue::String(wanted) = &l.value else {
+            return;
+        };
+        let (values, whose) = match field {
+            Field::Attribute {
+                entity, name, ty, ..
+            } if *ty == ValueType::String => {
+                let a = self
+                    .catalog
+                    .attribute(*entity, name, false)
+                    .or_else(|| self.catalog.attribute(*entity, name, true));
+                (
+                    a.and_then(|a| a.values.as_ref()),
+                    format!("{entity} has {name}"),
+                )
+            }
+            Field::Property {
+                event, name, ty, ..
+            } if *ty == ValueType::String => {
+                let p = self.catalog.event(event).and_then(|e| e.property(name));
+                (
+                    p.and_then(|p| p.values.as_ref()),
+                    format!("{event} event has {name}"),
+                )
+            }
+            _ => return,
+        };
+        let Some(values) = values.filter(|v| v.complete) else {
+            return;
+        };
+        if values.contains(wanted) {
+            return;
+        }
+        let same_letters = values
+            .top
+            .iter()
+            .find(|(v, _)| v.to_lowercase() == wanted.to_lowercase());
+        let close = same_letters.map(|(v, _)| v.as_str()).or_else(|| {
+            crate::catalog::names::suggest(wanted, values.top.iter().map(|(v, _)| v.as_str()))
+        });
+        let hint = match close {
+            Some(v) => Some(format!("did you mean {}?", crate::syntax::ast::quote(v))),
+            None if values.top.len() <= 12 => Some(format!(
+                "its values: {}",
+                values
+                    .top
+                    .iter()
+                    .map(|(v, _)| crate::syntax::ast::quote(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => None,
+        };
+        self.warn(
+            Code::ValueNeverSeen,
+            l.span,
+            format!(
+                "no {whose} {} in this snapshot",
+                crate::syntax::ast::quote(wanted)
+            ),
+            hint,
+        );
     }
 }
 

@@ -35,13 +35,17 @@ pub fn check(
         catalog,
         saved,
         errors: vec![],
+        warnings: vec![],
         stack: vec![],
         expansions: 0,
         graph_error: None,
     };
     let root = c.pred(&seg.root, None);
     if c.errors.is_empty() {
-        Ok(TypedSegment { root })
+        Ok(TypedSegment {
+            root,
+            warnings: c.warnings,
+        })
     } else {
         Err(Diagnostics(c.errors))
     }
@@ -58,6 +62,7 @@ pub fn resolve_attribute(name: &str, catalog: &Catalog) -> Option<(Entity, Strin
         catalog,
         saved: &NoSavedSegments,
         errors: vec![],
+        warnings: vec![],
         stack: vec![],
         expansions: 0,
         graph_error: None,
@@ -77,6 +82,8 @@ struct Checker<'a> {
     catalog: &'a Catalog,
     saved: &'a dyn SavedSegments,
     errors: Vec<Diagnostic>,
+    /// What runs but may not mean what was meant (values the data never has, …).
+    warnings: Vec<Diagnostic>,
     /// Saved segments being checked, for cycle detection.
     stack: Vec<String>,
     /// Saved segments inlined so far: a bound, because references that fan out (`a` uses `b`
@@ -93,6 +100,12 @@ type Ctx<'e> = Option<&'e EventDef>;
 impl<'a> Checker<'a> {
     fn error(&mut self, code: Code, span: Span, message: impl Into<String>) {
         self.errors.push(Diagnostic::error(code, span, message));
+    }
+
+    fn warn(&mut self, code: Code, span: Span, message: impl Into<String>, hint: Option<String>) {
+        let mut d = Diagnostic::warning(code, span, message);
+        d.hint = hint;
+        self.warnings.push(d);
     }
 
     fn error_hint(

@@ -158,6 +158,7 @@ impl<'a> Checker<'a> {
                 catalog: self.catalog,
                 saved: self.saved,
                 errors: vec![],
+                warnings: vec![],
                 stack: self.stack.clone(),
                 expansions: self.expansions,
                 graph_error: None,

@@ -1,6 +1,7 @@
 //! The typed segment: names resolved to columns, types checked, saved segments inlined. The
 //! planner consumes only this; it never needs the text again.
 
+pub use crate::base::time::Period;
 use crate::catalog::{Entity, ValueType};
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
 use chrono::NaiveDate;
@@ -11,8 +12,8 @@ pub enum TimeBound {
     Date(NaiveDate),
     /// Microseconds since the epoch, UTC.
     Timestamp(i64),
-    /// `D ago`: the as-of time minus D microseconds.
-    Ago(i64),
+    /// `D ago`: D before the as-of time.
+    Ago(Period),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +32,8 @@ pub enum Value {
 pub enum Window {
     /// All history up to the as-of time.
     All,
-    /// The D microseconds up to the as-of time.
-    Within(i64),
+    /// The length D up to the as-of time.
+    Within(Period),
     Since(TimeBound),
     /// Inclusive at both ends; a date end includes that whole day.
     Between(TimeBound, TimeBound),
@@ -101,8 +102,8 @@ impl Field {
 /// Time tests on dates and timestamps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TimeTest {
-    /// In the D microseconds up to the as-of time.
-    Within(i64),
+    /// In the length D up to the as-of time.
+    Within(Period),
     Before(TimeBound),
     After(TimeBound),
 }
@@ -153,10 +154,22 @@ pub enum TPred {
     },
 }
 
-/// A checked segment.
+/// A checked segment, and the warnings checking it raised (it runs, but may not mean what
+/// was meant).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypedSegment {
     pub root: TPred,
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
+}
+
+impl TypedSegment {
+    /// A segment of `root`, without warnings (built by the application, not checked text).
+    pub fn of(root: TPred) -> TypedSegment {
+        TypedSegment {
+            root,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl TPred {
@@ -196,12 +209,10 @@ impl fmt::Display for TimeBound {
                 ),
                 None => write!(f, "{t}µs"),
             },
-            TimeBound::Ago(us) => write!(f, "{} ago", duration(*us)),
+            TimeBound::Ago(p) => write!(f, "{} ago", p.format()),
         }
     }
 }
-
-use crate::base::time::format_duration as duration;
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,7 +230,7 @@ impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Window::All => Ok(()),
-            Window::Within(us) => write!(f, " within {}", duration(*us)),
+            Window::Within(p) => write!(f, " within {}", p.format()),
             Window::Since(t) => write!(f, " since {t}"),
             Window::Between(a, b) => write!(f, " between {a} and {b}"),
         }
@@ -333,7 +344,7 @@ impl fmt::Display for TPred {
                 }
             }
             TPred::Time { field, test } => match test {
-                TimeTest::Within(us) => write!(f, "{field} within {}", duration(*us)),
+                TimeTest::Within(p) => write!(f, "{field} within {}", p.format()),
                 TimeTest::Before(t) => write!(f, "{field} before {t}"),
                 TimeTest::After(t) => write!(f, "{field} after {t}"),
             },

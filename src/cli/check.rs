@@ -2,7 +2,7 @@
 
 use super::output::print;
 use super::values::OutputFormat;
-use super::{absolute_path, Cli};
+use super::{absolute_path, Cli, StoreArgs};
 use crate::app::{compile_segment, SegmentSource, Segments};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -12,6 +12,8 @@ use std::path::PathBuf;
 pub struct CheckArgs {
     /// The segment: its text, `@file.seg`, `@-` (stdin), or a saved segment's name.
     segment: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Read the segment from a file.
     #[arg(long, conflicts_with = "segment", value_parser = absolute_path)]
     file: Option<PathBuf>,
@@ -19,7 +21,8 @@ pub struct CheckArgs {
     /// store's segments/).
     #[arg(long, value_parser = absolute_path)]
     segments: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    /// `table`: the resolved segment and warnings as text; `json`: one object for programs.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
 }
 
@@ -39,17 +42,28 @@ fn source(
 pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
     let segments = match &args.segments {
         Some(dir) => Segments::at(dir.clone()),
-        None => Segments::of_store(&cli.store_dir()?),
+        None => Segments::of_store(&args.store.dir()?),
     };
     let src = source(&args.segment, &args.file, &segments)?;
-    let store = Store::open(cli.store_dir()?)?;
+    let store = Store::open(args.store.dir()?)?;
     super::output::warnings(store.warnings());
-    let snapshot = store.snapshot(cli.snapshot.as_deref())?;
+    let snapshot = store.snapshot(args.store.snapshot.as_deref())?;
     let json = args.format == OutputFormat::Json;
     let typed = compile_segment(&snapshot.manifest.catalog, &src, &segments.saved())?;
+    if json && cli.deny_warnings && !typed.warnings.is_empty() {
+        let d = crate::diagnostic::Diagnostics(typed.warnings.clone());
+        return Err(Error::segment(&src.name, &src.text, d));
+    }
     let out = if json {
-        serde_json::json!({ "ok": true, "resolved": typed.root.to_string() }).to_string()
+        let warnings = crate::diagnostic::Diagnostics(typed.warnings.clone());
+        serde_json::json!({
+            "ok": true,
+            "resolved": typed.root.to_string(),
+            "warnings": warnings.to_json(&src.text)["diagnostics"],
+        })
+        .to_string()
     } else {
+        super::segment::warned(cli, &src, &typed.warnings)?;
         typed.root.to_string()
     };
     print(format!("{out}\n").as_bytes())
@@ -59,14 +73,36 @@ pub fn run_check(cli: &Cli, args: &CheckArgs) -> Result<()> {
 pub struct FmtArgs {
     /// The segment: its text, `@file.seg` or `@-` (stdin).
     segment: Option<String>,
+    /// Read the segment from a file.
     #[arg(long, conflicts_with = "segment", value_parser = absolute_path)]
     file: Option<PathBuf>,
+    /// Rewrite the file (--file) in canonical form, in place (atomically; unchanged files are
+    /// left alone).
+    #[arg(long, requires = "file")]
+    write: bool,
+    /// Break segments longer than this at their top-level `and` / `or`.
+    #[arg(long, default_value_t = 100)]
+    width: usize,
 }
 
-/// `audience fmt`: the canonical form (needs no store: it is syntax only).
+/// `audience fmt`: the canonical form, comments kept (needs no store: it is syntax only).
 pub fn run_fmt(args: &FmtArgs) -> Result<()> {
     let src = source(&args.segment, &args.file, &Segments::at(PathBuf::new()))?;
-    let seg =
-        crate::syntax::parse(&src.text).map_err(|d| Error::segment(&src.name, &src.text, d))?;
-    print(format!("{seg}\n").as_bytes())
+    let formatted = crate::syntax::format(&src.text, args.width)
+        .map_err(|d| Error::segment(&src.name, &src.text, d))?;
+    match (&args.file, args.write) {
+        (Some(path), true) => {
+            if formatted != src.text {
+                let temp = path.with_extension("seg.fmt.tmp");
+                std::fs::write(&temp, &formatted)
+                    .and_then(|_| std::fs::rename(&temp, path))
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&temp);
+                        Error::io(path, e)
+                    })?;
+            }
+            Ok(())
+        }
+        _ => print(formatted.as_bytes()),
+    }
 }

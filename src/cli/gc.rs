@@ -1,8 +1,8 @@
 //! `audience gc`: removes what dead writers left behind (staging directories of snapshots never
 //! published, temporary files of killed exports), never a live writer's.
 
+use super::absolute_path;
 use super::output::print;
-use super::{absolute_path, Cli};
 use crate::error::Result;
 use crate::export::stale_temporaries;
 use crate::store::gc::{remove, size_of, staging_leftovers, Leftover};
@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    store: super::StoreDir,
     /// Say what would be removed, and remove nothing.
     #[arg(long)]
     dry_run: bool,
@@ -18,8 +20,8 @@ pub struct Args {
     exports: Vec<PathBuf>,
 }
 
-pub fn run(cli: &Cli, args: &Args) -> Result<()> {
-    let mut found = staging_leftovers(&cli.store_dir()?)?;
+pub fn run(args: &Args) -> Result<()> {
+    let mut found = staging_leftovers(&args.store.dir()?)?;
     for dir in &args.exports {
         found.extend(stale_temporaries(dir).into_iter().map(|path| Leftover {
             bytes: size_of(&path),

@@ -4,7 +4,6 @@ use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateOptions};
 use crate::store::manifest::Partitioning;
 use chrono::{DateTime, Utc};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ pub struct Args {
     /// Days of event history before the as-of time.
     #[arg(long, default_value_t = 365)]
     days: u32,
+    /// Seed of every random draw: the same seed, persons, days and as-of give the same data.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// The snapshot's as-of time (default: today, 00:00 UTC). Same seed, persons, days and
@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Result<()> {
         seed: args.seed,
         as_of,
         threads,
-        progress: std::io::stderr().is_terminal(),
+        progress: crate::base::progress::Progress::default(),
         activity_summary: !args.no_activity_summary,
         partitioning: match args.partition {
             PartitionArg::Day => Partitioning::Day,
@@ -83,7 +83,10 @@ pub fn run(args: &Args) -> Result<()> {
         },
     };
     let started = Instant::now();
-    let g = generate(&args.out, &opts)?;
+    let shown = super::progress::show(&opts.progress);
+    let g = generate(&args.out, &opts);
+    drop(shown);
+    let g = g?;
     for l in &g.removed {
         eprintln!(
             "removed {} ({} bytes), left by a writer that died",

@@ -1,6 +1,5 @@
 use super::output::print;
 use super::values::OutputFormat;
-use super::Cli;
 use crate::catalog::{AttributeDef, Entity};
 use crate::error::Result;
 use crate::store::{Snapshot, Store};
@@ -9,7 +8,10 @@ use std::fmt::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[command(flatten)]
+    store: super::StoreArgs,
+    /// `table` for people, `json` for programs.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
     /// Also check every file: its content against its checksum, its schema against the catalog
     /// and its row count against the manifest.
@@ -17,10 +19,10 @@ pub struct Args {
     verify: bool,
 }
 
-pub fn run(cli: &Cli, args: &Args) -> Result<()> {
-    let store = Store::open(cli.store_dir()?)?;
+pub fn run(args: &Args) -> Result<()> {
+    let store = Store::open(args.store.dir()?)?;
     super::output::warnings(store.warnings());
-    let snapshot = store.snapshot(cli.snapshot.as_deref())?;
+    let snapshot = store.snapshot(args.store.snapshot.as_deref())?;
     if args.verify {
         let r = snapshot.verify()?;
         let legacy = if r.unchecksummed > 0 {
@@ -40,10 +42,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let all = store.snapshot_ids();
     let out = match args.format {
         OutputFormat::Json => format!("{:#}\n", json(&snapshot, all)),
-        OutputFormat::Text => text(&snapshot, all),
+        OutputFormat::Table => text(&snapshot, all),
     };
     print(out.as_bytes())
 }
+
+/// The fields segments and output columns compute from the person.
+const DERIVED: [(&str, &str); 2] = [
+    ("age", "whole years from birthDate to the as-of time"),
+    (
+        "randomBucket",
+        "a stable hash of the person into 0-9999 (holdouts)",
+    ),
+];
 
 fn event_rows(s: &Snapshot) -> BTreeMap<&str, (u64, usize)> {
     let mut rows = BTreeMap::new();
@@ -75,6 +86,9 @@ fn json(s: &Snapshot, all: &[String]) -> serde_json::Value {
         "partitioning": m.partitioning,
         "events": events,
         "catalog": m.catalog,
+        "derived": DERIVED.iter().map(|(name, what)| serde_json::json!({
+            "name": name, "type": "number", "description": what,
+        })).collect::<Vec<_>>(),
         "provenance": m.provenance,
     })
 }
@@ -90,9 +104,23 @@ fn attribute_line(out: &mut String, a: &AttributeDef) {
     } else {
         format!("  (alias {})", a.aliases.join(", "))
     };
+    let values = a.values.as_ref().map_or(String::new(), |v| {
+        let shown: Vec<String> = v
+            .top
+            .iter()
+            .take(8)
+            .map(|(x, n)| format!("{x} ({n})"))
+            .collect();
+        let more = if v.top.len() > 8 || !v.complete {
+            ", …"
+        } else {
+            ""
+        };
+        format!("  values: {}{more}", shown.join(", "))
+    });
     let _ = writeln!(
         out,
-        "  {name:<28} {:<13} {}{aliases}",
+        "  {name:<28} {:<13} {}{aliases}{values}",
         a.ty.to_string(),
         a.column
     );
@@ -133,6 +161,10 @@ fn text(s: &Snapshot, all: &[String]) -> String {
         for a in m.catalog.attributes(entity) {
             attribute_line(&mut out, a);
         }
+    }
+    let _ = writeln!(out, "\nderived  (name, type: what it is)");
+    for (name, what) in DERIVED {
+        let _ = writeln!(out, "  {name:<28} {:<13} {what}", "number");
     }
     let _ = writeln!(out, "\nevents  (rows, files)");
     let rows = event_rows(s);

@@ -9,13 +9,14 @@ mod gc;
 mod generate;
 mod info;
 mod output;
+mod progress;
 mod segment;
 mod serve;
 mod sql;
 mod values;
 
 use crate::error::{Error, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,15 +27,12 @@ use std::process::ExitCode;
     about = "Segment expressions over point-in-time snapshots of mobile audiences"
 )]
 pub struct Cli {
-    /// Store directory (default: $AUDIENCE_STORE, else ./data/sample when it exists).
-    #[arg(long, global = true, env = "AUDIENCE_STORE", value_parser = absolute_path)]
-    pub store: Option<PathBuf>,
-    /// Snapshot id (default: the latest).
-    #[arg(long, global = true)]
-    pub snapshot: Option<String>,
     /// Errors and diagnostics as JSON on stderr.
     #[arg(long, global = true)]
     pub json_errors: bool,
+    /// Treat warnings about a segment as errors (exit 1).
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +62,14 @@ pub enum Command {
     /// Remove what dead writers left behind (unpublished staging directories, temporary export
     /// files), never a live writer's.
     Gc(gc::Args),
+    /// Print a shell completion script (e.g. `audience completions bash > /etc/bash_completion.d/audience`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (e.g. `audience man > audience.1`).
+    Man,
     /// Start a node of an Apache DataFusion Ballista cluster (builds with the `cluster` feature).
     #[command(subcommand)]
     Cluster(cluster::Command),
@@ -72,9 +78,17 @@ pub enum Command {
 /// The store used when none is named: the committed sample, seen from a checkout's root.
 const DEFAULT_STORE: &str = "data/sample";
 
-impl Cli {
+/// The store a command reads.
+#[derive(Debug, clap::Args)]
+pub struct StoreDir {
+    /// Store directory (default: $AUDIENCE_STORE, else ./data/sample when it exists).
+    #[arg(long, env = "AUDIENCE_STORE", value_parser = absolute_path)]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreDir {
     /// The store to read: --store (or $AUDIENCE_STORE), else ./data/sample when there is one.
-    pub fn store_dir(&self) -> Result<PathBuf> {
+    pub fn dir(&self) -> Result<PathBuf> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
@@ -86,6 +100,60 @@ impl Cli {
             ))),
         }
     }
+}
+
+/// The store and snapshot a command reads.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub store: StoreDir,
+    /// Snapshot id (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn dir(&self) -> Result<PathBuf> {
+        self.store.dir()
+    }
+}
+
+/// Options that read a store may also come before the subcommand (`audience --store S count`,
+/// as earlier versions took them): moved after it, where each command declares them.
+fn store_options_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let takes_value = |a: &std::ffi::OsStr| a == "--store" || a == "--snapshot";
+    let mut leading = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_os_str();
+        let with_equals = a
+            .to_str()
+            .is_some_and(|s| s.starts_with("--store=") || s.starts_with("--snapshot="));
+        if takes_value(a) && i + 1 < args.len() {
+            leading.extend([args[i].clone(), args[i + 1].clone()]);
+            i += 2;
+        } else if with_equals {
+            leading.push(args[i].clone());
+            i += 1;
+        } else if a == "--json-errors" || a == "--deny-warnings" {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if leading.is_empty() || i >= args.len() {
+        return args;
+    }
+    // args[i] is the subcommand (or `cluster`, whose own subcommand follows).
+    let mut out: Vec<std::ffi::OsString> = args[..i]
+        .iter()
+        .filter(|a| !leading.contains(a))
+        .cloned()
+        .collect();
+    out.push(args[i].clone());
+    out.extend(leading);
+    out.extend(args[i + 1..].iter().cloned());
+    out
 }
 
 /// A path made absolute once, where it enters: relative paths name files from the working
@@ -108,7 +176,9 @@ pub fn absolute_path(s: &str) -> std::result::Result<PathBuf, String> {
 
 /// Runs the command line and maps errors to exit codes.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(store_options_after_subcommand(
+        std::env::args_os().collect(),
+    ));
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -121,16 +191,28 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Generate(args) => generate::run(args),
-        Command::Info(args) => info::run(cli, args),
+        Command::Info(args) => info::run(args),
         Command::Count(args) => segment::count(cli, args),
         Command::Query(args) => segment::query(cli, args),
         Command::Export(args) => segment::export(cli, args),
         Command::Explain(args) => segment::explain(cli, args),
         Command::Check(args) => check::run_check(cli, args),
         Command::Fmt(args) => check::run_fmt(args),
-        Command::Sql(args) => sql::run(cli, args),
-        Command::Serve(args) => serve::run(cli, args),
-        Command::Gc(args) => gc::run(cli, args),
+        Command::Sql(args) => sql::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Gc(args) => gc::run(args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "audience", &mut out);
+            output::print(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Error::io("man page", e))?;
+            output::print(&out)
+        }
         Command::Cluster(command) => cluster::run(command),
     }
 }

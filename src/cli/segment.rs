@@ -3,9 +3,10 @@
 
 use super::output::{self, print};
 use super::values::{ChannelArg, FileFormatArg, OutputFormat, RowsFormatArg, TargetArg};
-use super::{absolute_path, parse_time, tokio_runtime, Cli};
+use super::{absolute_path, parse_time, tokio_runtime, Cli, StoreArgs};
 use crate::app::workspace::{export_target, ExportSpec};
-use crate::app::{SegmentSource, Segments, Workspace};
+use crate::app::{Channel, SegmentSource, Segments, Workspace};
+use crate::check::typed::{TPred, TypedSegment};
 use crate::error::{Error, Result};
 use crate::exec::{parse_size, Cluster, ClusterUrl, SessionOptions};
 use crate::export::Format;
@@ -18,6 +19,8 @@ use std::time::Instant;
 /// Options shared by every command that runs a segment.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    store: StoreArgs,
     /// Evaluate as of this time (default: the snapshot's as-of). Relative windows and `D ago` are
     /// measured from it; later events are ignored.
     #[arg(long, value_parser = parse_time)]
@@ -58,19 +61,58 @@ impl RunArgs {
         })
     }
 
-    fn segments(&self, cli: &Cli) -> Result<Segments> {
+    fn segments(&self) -> Result<Segments> {
         Ok(match &self.segments {
             Some(dir) => Segments::at(dir.clone()),
-            None => Segments::of_store(&cli.store_dir()?),
+            None => Segments::of_store(&self.store.dir()?),
         })
     }
 }
 
 /// The workspace of the store and snapshot the command names, its warnings shown.
-async fn open(cli: &Cli, run: &RunArgs) -> Result<Workspace> {
-    let w = Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &run.session()?).await?;
+async fn open(run: &RunArgs) -> Result<Workspace> {
+    let w = Workspace::open(
+        &run.store.dir()?,
+        run.store.snapshot.as_deref(),
+        &run.session()?,
+    )
+    .await?;
     output::warnings(w.warnings());
     Ok(w)
+}
+
+/// The segment checked for a run at `as_of`: its warnings shown on stderr (with
+/// `--deny-warnings`, they stop the command like errors).
+fn checked(
+    cli: &Cli,
+    w: &Workspace,
+    src: &SegmentSource,
+    segments: &Segments,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<crate::check::typed::TypedSegment> {
+    let typed = w.check(src, &segments.saved(), as_of)?;
+    warned(cli, src, &typed.warnings)?;
+    Ok(typed)
+}
+
+/// Shows `warnings` about `src`; an error when warnings are denied.
+pub(super) fn warned(
+    cli: &Cli,
+    src: &SegmentSource,
+    warnings: &[crate::diagnostic::Diagnostic],
+) -> Result<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    let d = crate::diagnostic::Diagnostics(warnings.to_vec());
+    if cli.deny_warnings {
+        return Err(Error::segment(&src.name, &src.text, d));
+    }
+    eprint!(
+        "{}",
+        output::diagnostics(&d, &src.name, &src.text, cli.json_errors)
+    );
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,8 +121,13 @@ pub struct CountArgs {
     segment: String,
     #[command(flatten)]
     run: RunArgs,
-    /// `json` adds the count of both targets, timing, snapshot id and as-of.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Count the audience reachable on a channel (what an export for it writes): push counts
+    /// installations, email and sms count persons.
+    #[arg(long, value_enum)]
+    channel: Option<ChannelArg>,
+    /// `json` adds both targets, the reachable audience of every channel, the snapshot id, the
+    /// as-of and the time taken.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
     /// Print on stderr where the time went: opening the snapshot, checking, and the query
     /// (benchmarks compare it with other engines' query times): planning the segment,
@@ -90,16 +137,25 @@ pub struct CountArgs {
 }
 
 pub fn count(cli: &Cli, args: &CountArgs) -> Result<()> {
-    let segments = args.run.segments(cli)?;
+    let segments = args.run.segments()?;
     let src = segments.read_arg(&args.segment)?;
+    let channel: Option<Channel> = args.channel.map(Into::into);
+    let target = export_target(args.run.target.map(Into::into), channel)?;
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
-        let w = open(cli, &args.run).await?;
+        let w = open(&args.run).await?;
         let opened = Instant::now();
-        let typed = w.compile(&src, &segments.saved())?;
+        let typed = checked(cli, &w, &src, &segments, args.run.as_of)?;
         let checked = Instant::now();
-        let q = w.query(args.run.as_of, args.run.target());
-        let (n, t) = w.count_timed(&typed, q).await?;
+        let q = w.query(args.run.as_of, target);
+        let counted = match channel {
+            Some(c) => TypedSegment::of(TPred::And(vec![
+                typed.root.clone(),
+                c.condition(w.catalog())?,
+            ])),
+            None => typed.clone(),
+        };
+        let (n, t) = w.count_timed(&counted, q).await?;
         if args.timings {
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
             let d = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -116,16 +172,13 @@ pub fn count(cli: &Cli, args: &CountArgs) -> Result<()> {
             );
         }
         if args.format == OutputFormat::Json {
-            let other = q.target.other();
-            let m = w.count(&typed, w.query(args.run.as_of, other)).await?;
-            let (installations, persons) = match q.target {
-                Target::Installations => (n, m),
-                Target::Persons => (m, n),
-            };
+            let r = w.count_report(&typed, &[], q.as_of).await?;
             let out = serde_json::json!({
                 "count": n,
                 "target": q.target,
-                "counts": { "installations": installations, "persons": persons },
+                "channel": channel,
+                "counts": { "installations": r.installations, "persons": r.persons },
+                "reachable": { "push": r.push, "email": r.email, "sms": r.sms },
                 "snapshot_id": w.snapshot().id(),
                 "as_of": q.as_of,
                 "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
@@ -143,10 +196,11 @@ pub struct QueryArgs {
     segment: String,
     #[command(flatten)]
     run: RunArgs,
-    /// Rows to show.
+    /// Rows to show (0: all).
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    /// Comma-separated attribute names (default: ids, push registration, platform, externalUserId).
+    /// Comma-separated attribute names, `age` and `randomBucket` too (default: ids, push
+    /// registration, platform, state, externalUserId).
     #[arg(long, value_delimiter = ',')]
     columns: Vec<String>,
     /// Output format (default: table on a terminal, CSV otherwise).
@@ -155,7 +209,7 @@ pub struct QueryArgs {
 }
 
 pub fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
-    let segments = args.run.segments(cli)?;
+    let segments = args.run.segments()?;
     let src = segments.read_arg(&args.segment)?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         RowsFormatArg::Table
@@ -163,18 +217,47 @@ pub fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
         RowsFormatArg::Csv
     });
     tokio_runtime()?.block_on(async {
-        let w = open(cli, &args.run).await?;
-        let typed = w.compile(&src, &segments.saved())?;
+        let w = open(&args.run).await?;
+        let typed = checked(cli, &w, &src, &segments, args.run.as_of)?;
         let q = w.query(args.run.as_of, args.run.target());
         let lists_as_text = format == RowsFormatArg::Csv;
-        let batches = w
-            .preview(&typed, q, &args.columns, 0, Some(args.limit), lists_as_text)
+        // One row more than shown says whether the preview is cut off.
+        let limit = (args.limit > 0).then_some(args.limit);
+        let (schema, mut batches) = w
+            .preview(
+                &typed,
+                q,
+                &args.columns,
+                0,
+                limit.map(|l| l + 1),
+                lists_as_text,
+            )
             .await?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => return Ok(()),
+        let shown: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let cut = limit.filter(|&l| shown > l);
+        if let Some(l) = cut {
+            batches = output::first_rows(batches, l);
+        }
+        output::rows(&batches, schema, format)?;
+        let rows = shown.min(limit.unwrap_or(usize::MAX));
+        let note = match cut {
+            Some(l) => {
+                let total = w.count(&typed, q).await?;
+                format!(
+                    "{l} of {total} {} (use --limit, 0 for all)",
+                    q.target.name()
+                )
+            }
+            None => format!("{rows} {}", if rows == 1 { "row" } else { "rows" }),
         };
-        output::rows(&batches, schema, format)
+        if format == RowsFormatArg::Table {
+            print(format!("{note}\n").as_bytes())
+        } else {
+            if cut.is_some() {
+                eprintln!("{note}");
+            }
+            Ok(())
+        }
     })
 }
 
@@ -184,27 +267,62 @@ pub struct ExportArgs {
     segment: Option<String>,
     #[command(flatten)]
     run: RunArgs,
-    /// The file to write (written to a temporary file and renamed when complete).
-    #[arg(long, required_unless_present = "out_dir", value_parser = absolute_path)]
-    out: Option<PathBuf>,
+    /// The file to write (written to a temporary file and renamed when complete); `-` for
+    /// standard output.
+    #[arg(long, required_unless_present = "out_dir")]
+    out: Option<String>,
     /// Export every saved segment into this directory, one file each.
     #[arg(long, conflicts_with = "out", value_parser = absolute_path)]
     out_dir: Option<PathBuf>,
     /// File format (default: from the file extension, else CSV).
     #[arg(long, value_enum)]
     format: Option<FileFormatArg>,
-    /// Comma-separated attribute names (default: the target's or channel's columns).
+    /// Comma-separated attribute names, `age` and `randomBucket` too (default: the target's
+    /// or channel's columns; a channel's address column is always written).
     #[arg(long, value_delimiter = ',')]
     columns: Vec<String>,
-    /// Export for a channel: its reachability condition and columns.
+    /// Export for a channel: its reachability condition and columns (push: installations;
+    /// email, sms: persons).
     #[arg(long, value_enum)]
     channel: Option<ChannelArg>,
+    /// Replace files that exist already.
+    #[arg(long)]
+    force: bool,
+    /// Also write `<file>.meta.json` beside each CSV or JSON file: the segment, snapshot, as-of,
+    /// target, channel and time of the export (Parquet files always carry them in their footer).
+    #[arg(long)]
+    metadata: bool,
+}
+
+/// The file an export writes and its format: from `--format` or the extension, which must agree.
+fn export_file(out: &str, explicit: Option<Format>) -> Result<(Option<PathBuf>, Format)> {
+    if out == "-" {
+        return Ok((None, explicit.unwrap_or(Format::Csv)));
+    }
+    let path = absolute_path(out).map_err(Error::Invalid)?;
+    let by_name = Format::from_path(&path);
+    if path.extension().is_some() && by_name.is_none() {
+        return Err(Error::Invalid(format!(
+            "{}: the extension names no export format (use .csv, .jsonl, .json or .parquet, or \
+             give --format)",
+            path.display()
+        )));
+    }
+    match (explicit, by_name) {
+        (Some(f), Some(g)) if f != g => Err(Error::Invalid(format!(
+            "{}: the extension says {}, --format says {}",
+            path.display(),
+            g.extension(),
+            f.extension()
+        ))),
+        (f, g) => Ok((Some(path), f.or(g).unwrap_or(Format::Csv))),
+    }
 }
 
 pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
-    let segments = args.run.segments(cli)?;
+    let segments = args.run.segments()?;
     // (segment, output file) pairs: one segment, or every saved segment.
-    let mut sources: Vec<(SegmentSource, PathBuf)> = Vec::new();
+    let mut sources: Vec<(SegmentSource, Option<PathBuf>)> = Vec::new();
     let explicit = args.format.map(Format::from);
     let format = match (&args.out_dir, &args.segment, &args.out) {
         (Some(dir), None, _) => {
@@ -227,7 +345,7 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
                         name: name.display().to_string(),
                         text: s.text,
                     },
-                    out,
+                    Some(out),
                 ));
             }
             format
@@ -238,10 +356,9 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             ))
         }
         (None, Some(seg), Some(out)) => {
-            sources.push((segments.read_arg(seg)?, out.clone()));
-            explicit
-                .or_else(|| Format::from_path(out))
-                .unwrap_or(Format::Csv)
+            let (path, format) = export_file(out, explicit)?;
+            sources.push((segments.read_arg(seg)?, path));
+            format
         }
         (None, _, _) => {
             return Err(Error::Invalid(
@@ -249,30 +366,82 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
             ))
         }
     };
-    let channel = args.channel.map(Into::into);
+    if !args.force {
+        if let Some(existing) = sources
+            .iter()
+            .filter_map(|(_, p)| p.as_ref())
+            .find(|p| p.exists())
+        {
+            return Err(Error::Invalid(format!(
+                "{} exists already: give --force to replace it",
+                existing.display()
+            )));
+        }
+    }
+    let channel: Option<Channel> = args.channel.map(Into::into);
     let target = export_target(args.run.target.map(Into::into), channel)?;
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
-        let w = open(cli, &args.run).await?;
+        let w = open(&args.run).await?;
         // Check every segment before writing anything, so a bad one fails the job up front.
-        let mut jobs = Vec::new();
-        for (src, out) in sources {
-            jobs.push((w.compile(&src, &segments.saved())?, out));
+        let mut typed = Vec::new();
+        for (src, _) in &sources {
+            typed.push(checked(cli, &w, src, &segments, args.run.as_of)?);
         }
+        let as_of = w.query(args.run.as_of, target).as_of;
         let spec = ExportSpec {
-            as_of: w.query(args.run.as_of, target).as_of,
+            as_of,
             target,
             channel,
             columns: args.columns.clone(),
             format,
         };
-        let summaries = tokio::select! {
-            done = w.export(&jobs, &spec, None) => done?,
+        if sources.len() == 1 && sources[0].1.is_none() {
+            // Standard output: streamed as it comes (not atomic, there is no file to rename).
+            let stream = w
+                .rows(
+                    &typed[0],
+                    w.query(Some(as_of), target),
+                    channel,
+                    &spec.columns,
+                    format,
+                )
+                .await?;
+            return output::stream(stream, format).await;
+        }
+        let mut jobs = Vec::new();
+        for ((src, out), t) in sources.iter().zip(typed) {
+            let out = out
+                .clone()
+                .expect("files for every segment but a stdout one");
+            let meta = crate::export::Metadata {
+                pairs: vec![
+                    ("audience.segment".into(), src.text.clone()),
+                    ("audience.snapshot_id".into(), w.snapshot().id().to_string()),
+                    ("audience.as_of".into(), as_of.to_rfc3339()),
+                    ("audience.target".into(), target.name().to_string()),
+                    (
+                        "audience.channel".into(),
+                        channel.map_or("none", |c| c.name()).to_string(),
+                    ),
+                    (
+                        "audience.created_at".into(),
+                        chrono::Utc::now().to_rfc3339(),
+                    ),
+                ],
+                sidecar: args.metadata,
+            };
+            jobs.push((t, out, meta));
+        }
+        let progress = crate::export::Progress::new("exporting (rows)", 0);
+        let shown = super::progress::show(&progress);
+        let exported = tokio::select! {
+            done = w.export_with(&jobs, &spec, Some(&progress)) => { drop(shown); done? },
             _ = tokio::signal::ctrl_c() => {
                 return Err(Error::Cancelled("export interrupted; nothing was written".into()));
             }
         };
-        for s in &summaries {
+        for (s, (t, ..)) in exported.iter().zip(&jobs) {
             for leftover in &s.removed_leftovers {
                 eprintln!("removed {}, left by a killed export", leftover.display());
             }
@@ -282,14 +451,25 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<()> {
                 s.bytes,
                 s.path.display()
             );
+            if let Some(c) = channel {
+                let matching = w.count(t, w.query(Some(as_of), target)).await?;
+                if matching > s.rows {
+                    eprintln!(
+                        "  left out {} of the {matching} matching {}: {}",
+                        matching - s.rows,
+                        target.name(),
+                        c.unreachable()
+                    );
+                }
+            }
         }
-        let rows: u64 = summaries.iter().map(|s| s.rows).sum();
+        let rows: u64 = exported.iter().map(|s| s.rows).sum();
         eprintln!(
             "exported {} file(s), {rows} rows in {:.2}s (snapshot {}, as of {})",
-            summaries.len(),
+            exported.len(),
             started.elapsed().as_secs_f64(),
             w.snapshot().id(),
-            spec.as_of.to_rfc3339()
+            as_of.to_rfc3339()
         );
         Ok(())
     })
@@ -311,11 +491,11 @@ pub struct ExplainArgs {
 }
 
 pub fn explain(cli: &Cli, args: &ExplainArgs) -> Result<()> {
-    let segments = args.run.segments(cli)?;
+    let segments = args.run.segments()?;
     let src = segments.read_arg(&args.segment)?;
     tokio_runtime()?.block_on(async {
-        let w = open(cli, &args.run).await?;
-        let typed = w.compile(&src, &segments.saved())?;
+        let w = open(&args.run).await?;
+        let typed = checked(cli, &w, &src, &segments, args.run.as_of)?;
         let q = w.query(args.run.as_of, args.run.target());
         let e = w.explain(&typed, q, args.analyze, args.count).await?;
         let mut text = format!(

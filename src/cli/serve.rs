@@ -1,6 +1,6 @@
 //! `audience serve`: the HTTP API and web page on a store, until Ctrl-C or SIGTERM.
 
-use super::{absolute_path, tokio_runtime, Cli};
+use super::{absolute_path, tokio_runtime};
 use crate::error::{Error, Result};
 use crate::exec::parse_size;
 use crate::serve::{serve, token, ServeOptions};
@@ -10,6 +10,8 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    store: super::StoreDir,
     /// Address to listen on (loopback by default; 0.0.0.0:8080 for every interface).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -37,11 +39,11 @@ pub struct Args {
     threads: Option<usize>,
 }
 
-pub fn run(cli: &Cli, args: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     if args.threads == Some(0) {
         return Err(Error::Invalid("--threads must be at least 1".into()));
     }
-    let store = cli.store_dir()?;
+    let store = args.store.dir()?;
     let given = match &args.token_file {
         Some(f) => Some(
             std::fs::read_to_string(f)

@@ -1,5 +1,5 @@
 use super::output::print;
-use super::{tokio_runtime, Cli};
+use super::tokio_runtime;
 use crate::app::Workspace;
 use crate::error::{Error, Result};
 use crate::exec::SessionOptions;
@@ -7,6 +7,8 @@ use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    store: super::StoreArgs,
     /// SQL over the snapshot's tables: persons, installations, events, event_<Name>.
     query: String,
     /// Worker threads (default: all cores).
@@ -20,7 +22,7 @@ pub struct Args {
 
 /// Runs hand-written SQL against a snapshot: for inspecting stores and for comparing the
 /// compiled plans with hand-written ones in benchmarks (same session settings as `count`).
-pub fn run(cli: &Cli, args: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     tokio_runtime()?.block_on(async {
         let started = Instant::now();
         if args.threads == Some(0) {
@@ -30,7 +32,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
             threads: args.threads,
             ..SessionOptions::default()
         };
-        let w = Workspace::open(&cli.store_dir()?, cli.snapshot.as_deref(), &opts).await?;
+        let w = Workspace::open(&args.store.dir()?, args.store.snapshot.as_deref(), &opts).await?;
         let opened = Instant::now();
         let batches = w.sql(&args.query).await?;
         if args.timings {

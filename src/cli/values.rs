@@ -77,7 +77,8 @@ pub enum RowsFormatArg {
 /// How a result other than rows is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Plain text.
-    Text,
+    /// For people (also `text`).
+    #[value(alias = "text")]
+    Table,
     Json,
 }

@@ -78,6 +78,12 @@ codes! {
     TooManyExpansions = "E054": "saved segments expand to too many references",
     // Bugs.
     Internal = "E099": "a bug in audience (please report it with the segment)",
+    // Warnings: the segment runs, but the answer may not be what was meant.
+    ValueNeverSeen = "W001": "no row of the snapshot has this value",
+    SuspiciousWindow = "W002": "a window so short it reads as another unit (`3m` is minutes)",
+    ScopeTrap = "W003": "an event whose person and installation scopes mean different things",
+    AsOfOutsideHistory = "W004": "the as-of time is outside the snapshot's history",
+    AttributesAtSnapshot = "W005": "under `--as-of`, attribute conditions still use the snapshot's values",
 }
 
 impl fmt::Display for Code {

@@ -13,7 +13,6 @@ use futures::StreamExt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A row format.
@@ -67,6 +66,22 @@ pub struct ExportSummary {
     pub removed_leftovers: Vec<PathBuf>,
 }
 
+/// What an export says about itself: key-value pairs (the segment, snapshot, as-of, …), in a
+/// Parquet file's footer, and for other formats in a `<file>.meta.json` sidecar when asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub pairs: Vec<(String, String)>,
+    /// Write the sidecar (CSV, JSON lines, JSON).
+    pub sidecar: bool,
+}
+
+/// The sidecar of an export file.
+pub fn sidecar_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_os_string();
+    name.push(".meta.json");
+    PathBuf::from(name)
+}
+
 /// Batches written in one format to any byte sink.
 pub enum RowWriter<W: Write + Send> {
     Csv(arrow::csv::Writer<W>),
@@ -77,6 +92,16 @@ pub enum RowWriter<W: Write + Send> {
 
 impl<W: Write + Send> RowWriter<W> {
     pub fn new(out: W, format: Format, schema: SchemaRef) -> Result<RowWriter<W>> {
+        Self::with_metadata(out, format, schema, &[])
+    }
+
+    /// A writer whose Parquet footer carries `pairs` as key-value metadata.
+    pub fn with_metadata(
+        out: W,
+        format: Format,
+        schema: SchemaRef,
+        pairs: &[(String, String)],
+    ) -> Result<RowWriter<W>> {
         Ok(match format {
             Format::Csv => RowWriter::Csv(
                 arrow::csv::WriterBuilder::new()
@@ -86,8 +111,13 @@ impl<W: Write + Send> RowWriter<W> {
             Format::Jsonl => RowWriter::Jsonl(arrow::json::LineDelimitedWriter::new(out)),
             Format::Json => RowWriter::Json(arrow::json::ArrayWriter::new(out)),
             Format::Parquet => {
+                let kv: Vec<parquet::file::metadata::KeyValue> = pairs
+                    .iter()
+                    .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone()))
+                    .collect();
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
+                    .set_key_value_metadata((!kv.is_empty()).then_some(kv))
                     .build();
                 RowWriter::Parquet(parquet::arrow::ArrowWriter::try_new(
                     out,
@@ -138,6 +168,8 @@ pub struct AtomicExport {
     target: PathBuf,
     temp: PathBuf,
     format: Format,
+    /// The sidecar to write beside the file, as JSON, when asked for.
+    sidecar: Option<String>,
     schema: SchemaRef,
     sink: Option<RowWriter<BufWriter<File>>>,
     rows: u64,
@@ -145,7 +177,12 @@ pub struct AtomicExport {
 }
 
 impl AtomicExport {
-    pub fn create(target: &Path, format: Format, schema: SchemaRef) -> Result<AtomicExport> {
+    pub fn create(
+        target: &Path,
+        format: Format,
+        schema: SchemaRef,
+        meta: &Metadata,
+    ) -> Result<AtomicExport> {
         let name = target
             .file_name()
             .ok_or_else(|| Error::Invalid(format!("{}: not a file name", target.display())))?
@@ -172,7 +209,8 @@ impl AtomicExport {
             }
         }
         let file = File::create(&temp).at(&temp)?;
-        let sink = RowWriter::new(BufWriter::new(file), format, schema.clone());
+        let sink =
+            RowWriter::with_metadata(BufWriter::new(file), format, schema.clone(), &meta.pairs);
         let sink = match sink {
             Ok(sink) => sink,
             Err(e) => {
@@ -188,6 +226,14 @@ impl AtomicExport {
             sink: Some(sink),
             rows: 0,
             removed,
+            sidecar: (meta.sidecar && format != Format::Parquet).then(|| {
+                let map: serde_json::Map<String, serde_json::Value> = meta
+                    .pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                format!("{:#}\n", serde_json::Value::Object(map))
+            }),
         })
     }
 
@@ -234,6 +280,16 @@ impl AtomicExport {
             let _ = std::fs::remove_file(&self.temp);
             return Err(Error::io(&self.target, e));
         }
+        if let Some(text) = &self.sidecar {
+            let side = sidecar_path(&self.target);
+            let temp = side.with_extension("json.tmp");
+            std::fs::write(&temp, text)
+                .and_then(|_| std::fs::rename(&temp, &side))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&temp);
+                    Error::io(&side, e)
+                })?;
+        }
         if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Make the rename durable; not every filesystem allows opening a directory.
             let _ = File::open(dir).and_then(|d| d.sync_all());
@@ -275,21 +331,22 @@ pub fn stale_temporaries(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Counts rows as they are written, for progress reports (shared with whoever polls).
-pub type Progress = Arc<AtomicU64>;
+pub use crate::base::progress::Progress;
 
 /// Streams a query result into `target` atomically.
 pub async fn export_stream(
     mut stream: SendableRecordBatchStream,
     target: &Path,
     format: Format,
+    meta: &Metadata,
     progress: Option<&Progress>,
 ) -> Result<ExportSummary> {
-    let mut out = AtomicExport::create(target, format, stream.schema())?;
+    let mut out = AtomicExport::create(target, format, stream.schema(), meta)?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         out.write(&batch)?;
         if let Some(p) = progress {
-            p.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            p.add(batch.num_rows() as u64);
         }
     }
     out.commit()
@@ -301,7 +358,7 @@ pub async fn export_stream(
 /// future on an interrupt, leaves none of them.
 pub async fn export_split(
     mut stream: SendableRecordBatchStream,
-    targets: &[&Path],
+    targets: &[(&Path, &Metadata)],
     format: Format,
     progress: Option<&Progress>,
 ) -> Result<Vec<ExportSummary>> {
@@ -310,7 +367,7 @@ pub async fn export_split(
     let schema = Arc::new(stream.schema().project(&columns)?);
     let mut files = targets
         .iter()
-        .map(|t| AtomicExport::create(t, format, schema.clone()))
+        .map(|(t, meta)| AtomicExport::create(t, format, schema.clone(), meta))
         .collect::<Result<Vec<_>>>()?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -326,7 +383,7 @@ pub async fn export_split(
             if matching.num_rows() > 0 {
                 file.write(&matching)?;
                 if let Some(p) = progress {
-                    p.fetch_add(matching.num_rows() as u64, Ordering::Relaxed);
+                    p.add(matching.num_rows() as u64);
                 }
             }
         }
@@ -392,9 +449,10 @@ mod tests {
     fn a_failed_commit_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("missing-dir").join("x.csv");
-        assert!(AtomicExport::create(&target, Format::Csv, batch().schema()).is_err());
+        let meta = Metadata::default();
+        assert!(AtomicExport::create(&target, Format::Csv, batch().schema(), &meta).is_err());
         let target = dir.path().join("x.csv");
-        let mut out = AtomicExport::create(&target, Format::Csv, batch().schema()).unwrap();
+        let mut out = AtomicExport::create(&target, Format::Csv, batch().schema(), &meta).unwrap();
         out.write(&batch()).unwrap();
         // The target is a directory: the rename fails.
         std::fs::create_dir(&target).unwrap();

@@ -21,7 +21,6 @@ use crate::store::publish::Staging;
 use activity::{DayContext, Trackers};
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +36,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     pub as_of: DateTime<Utc>,
     pub threads: usize,
-    pub progress: bool,
+    /// Advanced by days of history written (then by the summary's passes).
+    pub progress: crate::base::progress::Progress,
     pub partitioning: Partitioning,
     /// Write the person activity summary (`store::summary`) with the snapshot.
     pub activity_summary: bool,
@@ -113,7 +113,8 @@ fn write(
         first_midnight,
         partitioning: opts.partitioning,
     };
-    let bar = progress_bar(opts.progress, day_count as u64);
+    let bar = &opts.progress;
+    bar.restart("generating events (days)", day_count as u64);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<EventFile>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -133,11 +134,10 @@ fn write(
                         break;
                     }
                 }
-                bar.inc(n);
+                bar.add(n);
             });
         }
     });
-    bar.finish_and_clear();
     if let Some(e) = failure.into_inner().unwrap() {
         return Err(e);
     }
@@ -231,18 +231,4 @@ fn periods(
         }
     }
     out
-}
-
-fn progress_bar(enabled: bool, days: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(days);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} generating events {bar:40} {pos}/{len} days {elapsed_precise} eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }

@@ -7,7 +7,7 @@ use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::base::exprs::{date_lit, ts_lit};
-use crate::base::time::{date_of, micros_of_date, representable, MICROS_PER_DAY as DAY_US};
+use crate::base::time::{date_of, micros_of_date, MICROS_PER_DAY as DAY_US};
 use crate::catalog::{Entity, ValueType, PERSON_ID};
 use crate::check::typed::*;
 use crate::store::{derived, version_key};
@@ -25,6 +25,15 @@ pub struct OutputColumn {
     pub column: String,
     /// The name in the output (the segment language's name).
     pub name: String,
+    /// A field computed from the person rather than stored (`column` is then empty).
+    pub derived: Option<DerivedColumn>,
+}
+
+/// Output columns computed from the person: `age` at the as-of time, `randomBucket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DerivedColumn {
+    Age,
+    RandomBucket,
 }
 
 impl OutputColumn {
@@ -35,11 +44,13 @@ impl OutputColumn {
                 entity: Entity::Installation,
                 column: "installation_id".into(),
                 name: "installationId".into(),
+                derived: None,
             },
             Target::Persons => OutputColumn {
                 entity: Entity::Person,
                 column: "person_id".into(),
                 name: "personId".into(),
+                derived: None,
             },
         }
     }
@@ -106,6 +117,21 @@ struct Lowering<'a> {
     aggs: EventAggregates,
 }
 
+/// Whole years from `birth` (a Date32 column) to `as_of`, null without a birth date: the year
+/// difference, less one when the birthday is still ahead in the as-of's year (`age_on`).
+fn age_at(birth: Expr, as_of: chrono::NaiveDate) -> Expr {
+    use chrono::Datelike;
+    use datafusion::functions::datetime::expr_fn::date_part;
+    use datafusion::prelude::when;
+    let part = |p: &str| cast(date_part(lit(p), birth.clone()), DataType::Int64);
+    let birthday = part("month") * lit(100i64) + part("day");
+    let today = (as_of.month() * 100 + as_of.day()) as i64;
+    let ahead = when(birthday.gt(lit(today)), lit(1i64))
+        .otherwise(lit(0i64))
+        .unwrap_or(lit(0i64));
+    lit(as_of.year() as i64) - part("year") - ahead
+}
+
 fn cmp(a: Expr, op: CmpOp, b: Expr) -> Expr {
     match op {
         CmpOp::Eq => a.eq(b),
@@ -140,6 +166,15 @@ impl<'a> Lowering<'a> {
     fn output(&mut self, opts: &PlanOptions) -> Result<Vec<Expr>> {
         let mut output = Vec::new();
         for c in &opts.columns {
+            if let Some(d) = c.derived {
+                self.needs.person = true;
+                let e = match d {
+                    DerivedColumn::Age => age_at(person_col("birth_date"), date_of(self.as_of)),
+                    DerivedColumn::RandomBucket => random_bucket(person_col(PERSON_ID)),
+                };
+                output.push(e.alias(&c.name));
+                continue;
+            }
             let e = match c.entity {
                 Entity::Person => {
                     self.needs.person = true;
@@ -169,10 +204,10 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    /// `us` before the as-of time, no earlier than the first representable instant: a window
+    /// `p` before the as-of time, no earlier than the first representable instant: a window
     /// reaching further back holds every event there is (`within 96500000d` is all history).
-    fn before_as_of(&self, us: i64) -> i64 {
-        self.as_of.saturating_sub(us).max(representable().0)
+    fn before_as_of(&self, p: Period) -> i64 {
+        p.before(self.as_of)
     }
 
     /// The expression reading a field; `event` is set inside an aggregate's `where`.

@@ -75,8 +75,13 @@ fn source(text: &str) -> Result<SegmentSource, ApiError> {
     Ok(SegmentSource::text(text))
 }
 
-fn compile(state: &AppState, w: &Workspace, src: &SegmentSource) -> Result<TypedSegment, ApiError> {
-    Ok(w.compile(src, &state.segments.saved())?)
+fn compile(
+    state: &AppState,
+    w: &Workspace,
+    src: &SegmentSource,
+    at: Option<DateTime<Utc>>,
+) -> Result<TypedSegment, ApiError> {
+    Ok(w.check(src, &state.segments.saved(), at)?)
 }
 
 pub async fn snapshots(State(state): State<Arc<AppState>>) -> Answer {
@@ -171,14 +176,16 @@ pub async fn check(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let req: SegmentRequest = json_body(body).await?;
     let src = source(&req.segment)?;
     let w = state.workspace(req.snapshot.as_deref()).await?;
-    match w.compile(&src, &state.segments.saved()) {
+    let at = as_of(&req.as_of)?;
+    match w.check(&src, &state.segments.saved(), at) {
         Ok(typed) => {
             let canonical = crate::syntax::parse(&src.text)
                 .map(|s| s.to_string())
                 .unwrap_or_default();
+            let warnings = Diagnostics(typed.warnings.clone());
             Ok(Json(json!({
                 "ok": true,
-                "diagnostics": [],
+                "diagnostics": diagnostics_json(&warnings, &src.text),
                 "canonical": canonical,
                 "resolved": typed.root.to_string(),
             }))
@@ -199,7 +206,7 @@ pub async fn count(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let src = source(&req.segment)?;
     let at = as_of(&req.as_of)?;
     let w = state.workspace(req.snapshot.as_deref()).await?;
-    let typed = compile(&state, &w, &src)?;
+    let typed = compile(&state, &w, &src, at)?;
     let parts = conditions(&src, &typed);
     let alone: Vec<TypedSegment> = parts.iter().map(|(_, _, t)| t.clone()).collect();
     let q = w.query(at, Target::Installations);
@@ -220,7 +227,7 @@ pub async fn count(State(state): State<Arc<AppState>>, body: Body) -> Answer {
         "reachable": {"push": report.push, "email": report.email, "sms": report.sms},
         "conditions": conditions,
         "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
-        "diagnostics": [],
+        "diagnostics": diagnostics_json(&Diagnostics(typed.warnings.clone()), &src.text),
     }))
     .into_response())
 }
@@ -248,10 +255,10 @@ pub async fn preview(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let target = target(req.target.as_deref())?;
     let at = as_of(&req.as_of)?;
     let w = state.workspace(req.snapshot.as_deref()).await?;
-    let typed = compile(&state, &w, &src)?;
+    let typed = compile(&state, &w, &src, at)?;
     let q = w.query(at, target);
     // One row more than asked says whether there are more.
-    let batches = state
+    let (_, batches) = state
         .limited(w.preview(&typed, q, &req.columns, req.offset, Some(limit + 1), false))
         .await?;
     let (columns, mut rows) = rows_json(&batches)?;
@@ -310,7 +317,7 @@ pub async fn explain(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let target = target(req.target.as_deref())?;
     let at = as_of(&req.as_of)?;
     let w = state.workspace(req.snapshot.as_deref()).await?;
-    let typed = compile(&state, &w, &src)?;
+    let typed = compile(&state, &w, &src, at)?;
     let e = state
         .limited(w.explain(&typed, w.query(at, target), req.analyze, false))
         .await?;
@@ -364,7 +371,7 @@ pub async fn trend(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let target = target(req.target.as_deref())?;
     let points = trend_points(&req)?;
     let w = state.workspace(req.snapshot.as_deref()).await?;
-    let typed = compile(&state, &w, &src)?;
+    let typed = compile(&state, &w, &src, None)?;
     let counts = state.limited(w.trend(&typed, target, &points)).await?;
     let points: Vec<Value> = points
         .iter()
@@ -436,7 +443,7 @@ pub async fn put_segment(
     };
     let src = source(&req.text)?;
     let w = state.workspace(None).await?;
-    compile(&state, &w, &src)?;
+    compile(&state, &w, &src, None)?;
     let created = expect == Precondition::Absent;
     let saved = match state.segments.put(&name, &req.text, &expect) {
         Err(e @ Error::Conflict(_)) => return Err(conflict(&state, &name, e)),
@@ -496,7 +503,9 @@ pub async fn start_export(State(state): State<Arc<AppState>>, body: Body) -> Ans
     let w = state.workspace(req.snapshot.as_deref()).await?;
     let mut jobs = Vec::new();
     match (&req.segment, req.segments.is_empty()) {
-        (Some(text), true) => jobs.push((compile(&state, &w, &source(text)?)?, "audience".into())),
+        (Some(text), true) => {
+            jobs.push((compile(&state, &w, &source(text)?, at)?, "audience".into()))
+        }
         (None, false) => {
             for name in &req.segments {
                 let saved = state.segments.get(name)?;
@@ -504,7 +513,7 @@ pub async fn start_export(State(state): State<Arc<AppState>>, body: Body) -> Ans
                     name: format!("{name}.seg"),
                     text: saved.text,
                 };
-                jobs.push((compile(&state, &w, &src)?, name.clone()));
+                jobs.push((compile(&state, &w, &src, at)?, name.clone()));
             }
         }
         _ => {

@@ -9,7 +9,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::export::{ExportSummary, Progress};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 pub const EXPORTS_DIR: &str = "exports";
@@ -92,7 +91,7 @@ impl Job {
             "created_at": self.created_at.to_rfc3339(),
             "rows": rows,
             "files": files,
-            "progress": { "rows": self.progress.load(Ordering::Relaxed) },
+            "progress": { "rows": self.progress.done() },
             "about": self.about,
         });
         if let Status::Failed { kind, message } = status {

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
 
 pub use crate::base::span::Span;
+pub use crate::base::time::Period;
 
 /// A name as written: `tags`, `person.custom.favoriteTeam`, `` `App Launch` ``.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,10 +166,10 @@ pub enum LitValue {
     Bool(bool),
     Date(NaiveDate),
     Timestamp(DateTime<Utc>),
-    /// Microseconds, and how it was written (`1d12h`).
-    Duration(i64, String),
+    /// A length of time, and how it was written (`1d12h`, `3mo`, `30 days`).
+    Duration(Period, String),
     /// `D ago`.
-    Ago(i64, String),
+    Ago(Period, String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

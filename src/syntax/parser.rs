@@ -5,6 +5,9 @@
 //! plain-language message and the byte offset, so the user sees what was expected where.
 
 use super::ast::*;
+use crate::base::time::{
+    Period, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, MICROS_PER_SEC, MICROS_PER_WEEK,
+};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use chrono::{DateTime, NaiveDate, Utc};
 use nom::bytes::complete::{tag, take_while, take_while1};
@@ -740,11 +743,11 @@ impl<'a> P<'a> {
         if let Some((rest, value)) = self.date_or_timestamp(t)? {
             return done(rest, value);
         }
-        if let Some((rest, micros, text)) = self.duration(t) {
+        if let Some((rest, period, text)) = self.duration(t)? {
             if let Some(r) = self.kw(rest, "ago") {
-                return done(r, LitValue::Ago(micros, text));
+                return done(r, LitValue::Ago(period, text));
             }
-            return done(rest, LitValue::Duration(micros, text));
+            return done(rest, LitValue::Duration(period, text));
         }
         let number: Res<'a, &'a str> =
             recognize((opt(char('-')), digit1, opt((char('.'), digit1)))).parse(t);
@@ -759,9 +762,9 @@ impl<'a> P<'a> {
                     .take_while(|c| is_ident_char(*c) || *c == '-' || *c == '.')
                     .collect();
                 let is_duration_shaped = word
-                    .split(|c: char| "wdhmsWDHMS".contains(c))
+                    .split(|c: char| "ywdhmsoYWDHMSO".contains(c))
                     .all(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                    && word.ends_with(|c: char| "wdhmsWDHMS".contains(c));
+                    && word.ends_with(|c: char| "ywdhmsoYWDHMSO".contains(c));
                 let (code, message, hint) = if is_duration_shaped {
                     (
                         Code::BadDuration,
@@ -772,8 +775,8 @@ impl<'a> P<'a> {
                     (
                         Code::BadNumber,
                         format!("`{word}` is not a number, date or duration"),
-                        "durations are whole numbers with w, d, h, m or s (`30d`, `1d12h`); \
-                         dates are written 2026-01-01",
+                        "durations are whole numbers with y, mo, w, d, h, m or s (`30d`, `3mo`, \
+                         `1d12h`) or spelled out (`30 days`); dates are written 2026-01-01",
                     )
                 };
                 return Err(nom::Err::Failure(PErr {
@@ -938,10 +941,21 @@ impl<'a> P<'a> {
         }
     }
 
-    /// `30d`, `12h`, `90m`, `2w`, `45s` and combinations such as `1d12h`.
-    fn duration(&self, t: &'a str) -> Option<(&'a str, i64, String)> {
+    /// ```text
+    /// duration = { digits , unit }- | digits , unit_word ;
+    /// unit = "y" | "mo" | "w" | "d" | "h" | "m" | "s" ;      (* case-insensitive, but not "M" *)
+    /// unit_word = "year(s)" | "month(s)" | "week(s)" | "day(s)" | "hour(s)" | "minute(s)"
+    ///           | "second(s)" ;
+    /// ```
+    /// `30d`, `12h`, `90m`, `2w`, `45s`, `3mo`, `1y` and combinations such as `1d12h`, or one
+    /// spelled-out length (`30 days`, `3 months`). Years and months are calendar months. `M`
+    /// alone is refused: it reads as months to some and as minutes to the parser.
+    fn duration(&self, t: &'a str) -> Result<Option<(&'a str, Period, String)>, nom::Err<PErr>> {
+        if let Some(found) = self.spelled_duration(t) {
+            return Ok(Some(found));
+        }
         let mut rest = t;
-        let mut total: i64 = 0;
+        let mut period = Period::default();
         loop {
             let digits = rest
                 .find(|c: char| !c.is_ascii_digit())
@@ -949,33 +963,119 @@ impl<'a> P<'a> {
             if digits == 0 {
                 break;
             }
-            let unit = rest[digits..].chars().next()?;
-            let secs: i64 = match unit.to_ascii_lowercase() {
-                'w' => 7 * 86_400,
-                'd' => 86_400,
-                'h' => 3_600,
-                'm' => 60,
-                's' => 1,
-                _ => break,
+            let unit_text: String = rest[digits..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let (unit, len) = match unit_text.as_str() {
+                u if u.eq_ignore_ascii_case("mo") => (Unit::Months(1), 2),
+                "M" => {
+                    let at = self.pos(t);
+                    return Err(nom::Err::Failure(PErr {
+                        remaining: t.len(),
+                        end: Some(at + (t.len() - rest.len()) + digits + 1),
+                        code: Code::BadDuration,
+                        message: Some(format!(
+                            "`{}M` could mean minutes or months",
+                            &rest[..digits]
+                        )),
+                        hint: Some(format!(
+                            "write {n}m for minutes or {n}mo for months",
+                            n = &rest[..digits]
+                        )),
+                    }));
+                }
+                u => match u.chars().next().map(|c| c.to_ascii_lowercase()) {
+                    Some('y') => (Unit::Months(12), 1),
+                    Some('w') => (Unit::Micros(MICROS_PER_WEEK), 1),
+                    Some('d') => (Unit::Micros(MICROS_PER_DAY), 1),
+                    Some('h') => (Unit::Micros(MICROS_PER_HOUR), 1),
+                    Some('m') => (Unit::Micros(MICROS_PER_MINUTE), 1),
+                    Some('s') => (Unit::Micros(MICROS_PER_SEC), 1),
+                    _ => break,
+                },
             };
-            let after = &rest[digits + 1..];
+            let after = &rest[digits + len..];
             if after
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && !after.starts_with(|c: char| c.is_ascii_digit())
             {
-                return None;
+                return Ok(None);
             }
-            let n: i64 = rest[..digits].parse().ok()?;
-            total = total.checked_add(n.checked_mul(secs)?.checked_mul(1_000_000)?)?;
+            let n: i64 = match rest[..digits].parse() {
+                Ok(n) => n,
+                Err(_) => return Ok(None),
+            };
+            let added = match unit {
+                Unit::Months(m) => u32::try_from(n)
+                    .ok()
+                    .and_then(|n| n.checked_mul(m))
+                    .and_then(|m| period.months.checked_add(m))
+                    .map(|months| Period { months, ..period }),
+                Unit::Micros(us) => n
+                    .checked_mul(us)
+                    .and_then(|us| period.micros.checked_add(us))
+                    .map(|micros| Period { micros, ..period }),
+            };
+            let Some(added) = added else {
+                return Ok(None);
+            };
+            period = added;
             rest = after;
         }
         if rest.len() == t.len() || rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            return Ok(None);
+        }
+        Ok(Some((
+            rest,
+            period,
+            t[..t.len() - rest.len()].to_ascii_lowercase(),
+        )))
+    }
+
+    /// `30 days`, `1 month`, `2 weeks`: digits, a space, a unit word.
+    fn spelled_duration(&self, t: &'a str) -> Option<(&'a str, Period, String)> {
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        if digits == 0 || !t[digits..].starts_with(' ') {
             return None;
         }
-        Some((rest, total, t[..t.len() - rest.len()].to_ascii_lowercase()))
+        let n: i64 = t[..digits].parse().ok()?;
+        let after_space = t[digits..].trim_start_matches(' ');
+        const WORDS: [(&str, Unit); 7] = [
+            ("year", Unit::Months(12)),
+            ("month", Unit::Months(1)),
+            ("week", Unit::Micros(MICROS_PER_WEEK)),
+            ("day", Unit::Micros(MICROS_PER_DAY)),
+            ("hour", Unit::Micros(MICROS_PER_HOUR)),
+            ("minute", Unit::Micros(MICROS_PER_MINUTE)),
+            ("second", Unit::Micros(MICROS_PER_SEC)),
+        ];
+        for (word, unit) in WORDS {
+            for form in [format!("{word}s"), word.to_string()] {
+                let Some(rest) = self.kw(after_space, &form) else {
+                    continue;
+                };
+                let period = match unit {
+                    Unit::Months(m) => Period {
+                        months: u32::try_from(n).ok()?.checked_mul(m)?,
+                        micros: 0,
+                    },
+                    Unit::Micros(us) => Period::exact(n.checked_mul(us)?),
+                };
+                let text = format!("{n} {}", form.to_ascii_lowercase());
+                return Some((rest, period, text));
+            }
+        }
+        None
     }
+}
+
+/// A duration unit: calendar months, or an exact number of microseconds.
+#[derive(Clone, Copy)]
+enum Unit {
+    Months(u32),
+    Micros(i64),
 }
 
 /// Parses a segment. Errors carry the byte span of the problem.

@@ -27,7 +27,7 @@ pub fn options(
         seed,
         as_of: as_of(),
         threads: 2,
-        progress: false,
+        progress: Default::default(),
         partitioning,
         activity_summary: true,
     }

@@ -196,7 +196,7 @@ impl<'a> Pair<'a> {
         match b {
             TimeBound::Date(d) => days(d) as i64 * DAY_US,
             TimeBound::Timestamp(t) => t,
-            TimeBound::Ago(us) => self.as_of - us,
+            TimeBound::Ago(p) => p.before(self.as_of),
         }
     }
 
@@ -232,7 +232,7 @@ impl<'a> Pair<'a> {
     fn agg(&self, a: &EventAgg) -> V {
         let (from, to) = match a.window {
             Window::All => (i64::MIN, self.as_of),
-            Window::Within(us) => (self.as_of - us, self.as_of),
+            Window::Within(p) => (p.before(self.as_of), self.as_of),
             Window::Since(b) => (self.bound(b), self.as_of),
             Window::Between(b1, b2) => {
                 let end = match b2 {
@@ -391,14 +391,14 @@ impl<'a> Pair<'a> {
             TPred::Time { field, test } => {
                 let is_date = field.ty() == audience::catalog::ValueType::Date;
                 match (self.field(field, event), test) {
-                    (V::Ts(t), TimeTest::Within(us)) => t >= self.as_of - us && t <= self.as_of,
+                    (V::Ts(t), TimeTest::Within(p)) => t >= p.before(self.as_of) && t <= self.as_of,
                     (V::Ts(t), TimeTest::Before(b)) => t < self.bound(*b),
                     (V::Ts(t), TimeTest::After(TimeBound::Date(d))) => {
                         t >= days(*d) as i64 * DAY_US + DAY_US
                     }
                     (V::Ts(t), TimeTest::After(b)) => t > self.bound(*b),
-                    (V::Date(d), TimeTest::Within(us)) if is_date => {
-                        d >= date_of(self.as_of - us) && d <= date_of(self.as_of)
+                    (V::Date(d), TimeTest::Within(p)) if is_date => {
+                        d >= date_of(p.before(self.as_of)) && d <= date_of(self.as_of)
                     }
                     (V::Date(d), TimeTest::Before(TimeBound::Date(x))) => d < days(*x),
                     (V::Date(d), TimeTest::Before(b)) => d < date_of(self.bound(*b)),
