@@ -1,9 +1,11 @@
-//! Shared fixtures: small generated stores, built once per test binary, and segment generators.
+//! Shared fixtures: small generated stores, built once per test binary, segment generators, and
+//! `audience serve` in-process.
 #![allow(dead_code)]
 
 pub mod http;
 pub mod reference;
 pub mod segments;
+pub mod serve;
 
 use audience::generate::{generate, GenerateOptions};
 use audience::store::manifest::Partitioning;
