@@ -467,10 +467,15 @@ fn check_and_fmt() {
         stdout(&["check", "PrimaryDevice AND tags HAS \"vip\""]).trim(),
         "installation.primaryDevice and person.tags has \"vip\""
     );
-    // fmt is syntax only: layout and keywords are canonical, names stay as written.
+    // fmt is syntax only: layout and keywords are canonical, names stay as written, and a
+    // comment stays after the condition on whose line it was.
+    assert_eq!(
+        stdout(&["fmt", "PrimaryDevice   AND (tags HAS \"vip\")"]).trim(),
+        "PrimaryDevice and tags has \"vip\""
+    );
     assert_eq!(
         stdout(&["fmt", "PrimaryDevice   AND (tags HAS \"vip\")  # c"]).trim(),
-        "PrimaryDevice and tags has \"vip\""
+        "PrimaryDevice\n  and tags has \"vip\"  # c"
     );
     audience().args(["fmt", "(("]).assert().code(1);
 }
