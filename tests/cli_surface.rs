@@ -594,3 +594,63 @@ fn long_work_reports_progress_in_a_log() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("generating events (days): "), "{err}");
 }
+
+#[test]
+fn generate_emits_the_world_as_import_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let sources = dir.path().join("sources");
+    let (code, out, err) = run(&[
+        "generate",
+        "--persons",
+        "150",
+        "--days",
+        "10",
+        "--partition",
+        "month",
+        "--out",
+        store.to_str().unwrap(),
+        "--emit",
+        "segment-jsonl",
+        "--emit",
+        "infobip",
+        "--emit-dir",
+        sources.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.trim().is_empty(), "the snapshot id on stdout");
+    assert!(
+        err.contains("segment-jsonl: ") && err.contains("infobip: "),
+        "{err}"
+    );
+    let segment: Vec<_> = std::fs::read_dir(sources.join("segment"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(segment.len() >= 9, "one file a day: {segment:?}");
+    assert!(segment
+        .iter()
+        .all(|n| n.starts_with("events-") && n.ends_with(".jsonl.gz")));
+    assert!(sources.join("infobip/people.jsonl.gz").is_file());
+
+    // The directory is taken now, and --emit needs a directory.
+    let (code, _, err) = run(&[
+        "generate",
+        "--persons",
+        "10",
+        "--days",
+        "2",
+        "--out",
+        dir.path().join("t").to_str().unwrap(),
+        "--emit",
+        "infobip",
+        "--emit-dir",
+        sources.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("exists already"), "{err}");
+    assert!(!dir.path().join("t").exists(), "refused before generating");
+    let (code, _, err) = run(&["generate", "--out", "x", "--emit", "infobip"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--emit-dir"), "{err}");
+}

@@ -1,8 +1,10 @@
 use super::output::print;
 use super::{absolute_path, parse_time};
 use crate::error::{Error, Result};
+use crate::generate::emit::{self, EmitOptions, Format};
 use crate::generate::{generate, GenerateOptions};
 use crate::store::manifest::Partitioning;
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,12 +36,36 @@ pub struct Args {
     /// Skip the person activity summary (segments then always aggregate raw events).
     #[arg(long)]
     no_activity_summary: bool,
+    /// Also write the published snapshot as import sources, to test `audience import` against:
+    /// `segment-jsonl` (Segment-spec calls, DIR/segment/) or `infobip` (People export and
+    /// People events, DIR/infobip/). Repeatable.
+    #[arg(long, value_enum, requires = "emit_dir")]
+    emit: Vec<EmitArg>,
+    /// Directory for --emit's sources (created if missing; its segment/ or infobip/ must not
+    /// exist yet).
+    #[arg(long, value_parser = absolute_path, requires = "emit")]
+    emit_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum PartitionArg {
     Day,
     Month,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EmitArg {
+    SegmentJsonl,
+    Infobip,
+}
+
+impl EmitArg {
+    fn format(self) -> Format {
+        match self {
+            EmitArg::SegmentJsonl => Format::SegmentJsonl,
+            EmitArg::Infobip => Format::Infobip,
+        }
+    }
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -82,6 +108,11 @@ pub fn run(args: &Args) -> Result<()> {
             PartitionArg::Month => Partitioning::Month,
         },
     };
+    let formats: Vec<Format> = args.emit.iter().map(|e| e.format()).collect();
+    if let Some(dir) = &args.emit_dir {
+        // Before the long part: a taken directory fails now, not after generating.
+        emit::check_targets(dir, &formats)?;
+    }
     let started = Instant::now();
     let shown = super::progress::show(&opts.progress);
     let g = generate(&args.out, &opts);
@@ -104,5 +135,28 @@ pub fn run(args: &Args) -> Result<()> {
         c.events,
         g.manifest.events.len()
     );
+    if let Some(dir) = &args.emit_dir {
+        let started = Instant::now();
+        let snapshot = Store::open(&args.out)?.snapshot(Some(&g.snapshot_id))?;
+        let eopts = EmitOptions {
+            formats,
+            threads,
+            progress: opts.progress.clone(),
+        };
+        let shown = super::progress::show(&eopts.progress);
+        let written = emit::emit(&snapshot, dir, &eopts);
+        drop(shown);
+        let written = written?;
+        eprintln!("emitted in {:.1}s:", started.elapsed().as_secs_f64());
+        for w in written {
+            eprintln!(
+                "  {}: {} lines in {} files under {}",
+                w.format.name(),
+                w.lines,
+                w.files,
+                w.dir.display()
+            );
+        }
+    }
     print(format!("{}\n", g.snapshot_id).as_bytes())
 }

@@ -4,9 +4,12 @@
 //! 2. `activity` streams the history day by day, in parallel, one Parquet file per event and day;
 //! 3. `tables` writes persons and installations, using what the history taught (last seen, last
 //!    purchase);
-//! 4. the snapshot is published atomically.
+//! 4. the snapshot is published atomically;
+//! 5. on request, `emit` writes the published snapshot again as import sources (Segment-spec
+//!    JSON lines, an Infobip People export), the known answer an import is tested against.
 
 mod activity;
+pub mod emit;
 mod rng;
 mod tables;
 mod vocab;
@@ -185,6 +188,7 @@ fn write(
             "as_of": opts.as_of,
             "partitioning": opts.partitioning,
         })),
+        import_state: None,
     };
     let mut manifest = manifest;
     if opts.activity_summary {
