@@ -17,6 +17,8 @@
 //! - [`exec`]: stage 4, the DataFusion session (local or Ballista) and running plans;
 //! - [`export`]: stage 5, row writers and atomic audience files (CSV, JSON lines, JSON, Parquet);
 //! - [`generate`]: realistic synthetic snapshots for samples and benchmarks;
+//! - [`import`]: real data (CDP event streams, People exports, plain tables) into snapshots,
+//!   with the profiling rules applied;
 //! - [`app`]: the application layer the front ends share (open, compile, count, export, …);
 //! - [`serve`]: the HTTP API and the web page (`audience serve`);
 //! - [`cli`]: the `audience` command.
@@ -31,6 +33,7 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod generate;
+pub mod import;
 pub mod plan;
 pub mod serve;
 pub mod store;

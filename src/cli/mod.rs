@@ -7,6 +7,7 @@ mod check;
 mod cluster;
 mod gc;
 mod generate;
+mod import;
 mod info;
 mod output;
 mod progress;
@@ -41,6 +42,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate a realistic synthetic snapshot into a store.
     Generate(generate::Args),
+    /// Import CDP event streams, People exports and plain tables into a store as a snapshot.
+    Import(import::Args),
     /// Print a snapshot's catalog and row counts.
     Info(info::Args),
     /// Count a segment's audience.
@@ -191,6 +194,7 @@ pub fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Import(args) => import::run(args),
         Command::Info(args) => info::run(args),
         Command::Count(args) => segment::count(cli, args),
         Command::Query(args) => segment::query(cli, args),

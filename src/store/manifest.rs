@@ -51,6 +51,20 @@ pub struct Manifest {
     /// How the snapshot was made (generator parameters), for reproducing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
+    /// What the next incremental import needs beyond the tables, in snapshots an import wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_state: Option<ImportState>,
+}
+
+/// The replay state `audience import` keeps beside the tables (see `import::state`): persons'
+/// public ids and anonymousIds, devices' ids and tokens, and the de-duplication keys of every
+/// record imported so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportState {
+    pub persons: DataFile,
+    pub installations: DataFile,
+    #[serde(default)]
+    pub seen: Vec<DataFile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,7 +189,12 @@ impl Manifest {
             .iter()
             .chain(&self.installations)
             .chain(&self.person_activity)
-            .chain(self.events.iter().map(|e| &e.file));
+            .chain(self.events.iter().map(|e| &e.file))
+            .chain(self.import_state.iter().flat_map(|s| {
+                [&s.persons, &s.installations]
+                    .into_iter()
+                    .chain(s.seen.iter())
+            }));
         for file in all {
             check_relative(&file.path)?;
         }

@@ -327,7 +327,7 @@ impl Snapshot {
             (&m.installations, schema::installations_schema(&m.catalog)),
         ] {
             for f in files {
-                footers.push((f.clone(), self.check_file(f, &schema)?));
+                footers.push((f.clone(), self.check_file(f, &schema, false)?));
             }
         }
         // A summary of its own (snapshots written before it moved into persons).
@@ -337,7 +337,7 @@ impl Snapshot {
             .filter(|_| !m.activity_in_persons())
         {
             let summary = summary::schema(&m.catalog, &m.activity_columns);
-            self.check_file(f, &summary)?;
+            self.check_file(f, &summary, false)?;
         }
         Ok(footers)
     }
@@ -348,7 +348,10 @@ impl Snapshot {
     pub fn verify(&self) -> Result<VerifyReport> {
         let m = &self.manifest;
         let mut report = VerifyReport::default();
-        let mut check = |f: &manifest::DataFile, schema: &arrow::datatypes::Schema| -> Result<()> {
+        let mut check = |f: &manifest::DataFile,
+                         schema: &arrow::datatypes::Schema,
+                         events: bool|
+         -> Result<()> {
             let path = self.path(&f.path);
             match &f.checksums {
                 Some(sums) => {
@@ -357,30 +360,30 @@ impl Snapshot {
                 }
                 None => report.unchecksummed += 1,
             }
-            self.check_file(f, schema)?;
+            self.check_file(f, schema, events)?;
             report.files += 1;
             report.bytes += f.bytes;
             report.rows += f.rows;
             Ok(())
         };
         for f in &m.persons {
-            check(f, &register::persons_schema(m))?;
+            check(f, &register::persons_schema(m), false)?;
         }
         for f in &m.installations {
-            check(f, &schema::installations_schema(&m.catalog))?;
+            check(f, &schema::installations_schema(&m.catalog), false)?;
         }
         if let Some(f) = m
             .person_activity
             .as_ref()
             .filter(|_| !m.activity_in_persons())
         {
-            check(f, &summary::schema(&m.catalog, &m.activity_columns))?;
+            check(f, &summary::schema(&m.catalog, &m.activity_columns), false)?;
         }
         for e in &m.events {
             let def = m.catalog.event(&e.event).ok_or_else(|| {
                 Error::Internal(format!("validated manifest lacks event {}", e.event))
             })?;
-            check(&e.file, &schema::event_schema(def))?;
+            check(&e.file, &schema::event_schema(def), true)?;
         }
         Ok(report)
     }
@@ -391,6 +394,7 @@ impl Snapshot {
         &self,
         f: &manifest::DataFile,
         expected: &arrow::datatypes::Schema,
+        events: bool,
     ) -> Result<Arc<ParquetMetaData>> {
         use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
         let path = self.path(&f.path);
@@ -399,7 +403,7 @@ impl Snapshot {
         let metadata = Arc::new(metadata);
         let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
             .map_err(|e| Error::data(&path, format!("not a readable Parquet file: {e}")))?;
-        schema::check_compatible(expected, arrow.schema())
+        schema::check_compatible(expected, arrow.schema(), events)
             .map_err(|m| Error::data(&path, format!("schema disagrees with the catalog: {m}")))?;
         let rows = metadata.file_metadata().num_rows() as u64;
         if rows != f.rows {

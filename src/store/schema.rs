@@ -116,9 +116,16 @@ pub fn common_event_schema() -> SchemaRef {
 
 /// Checks that a file's schema has every expected column with the expected type.
 /// Extra columns are tolerated (a newer writer may add some); missing or retyped ones are not.
-pub fn check_compatible(expected: &Schema, actual: &Schema) -> Result<(), String> {
+/// With `missing_nullable`, a nullable column may be missing: an event file written before an
+/// import added a property to its event reads it as null.
+pub fn check_compatible(
+    expected: &Schema,
+    actual: &Schema,
+    missing_nullable: bool,
+) -> Result<(), String> {
     for field in expected.fields() {
         match actual.field_with_name(field.name()) {
+            Err(_) if missing_nullable && field.is_nullable() => {}
             Err(_) => return Err(format!("column `{}` is missing", field.name())),
             Ok(found) if !types_match(field.data_type(), found.data_type()) => {
                 return Err(format!(
