@@ -479,3 +479,27 @@ fn check_and_fmt() {
     );
     audience().args(["fmt", "(("]).assert().code(1);
 }
+
+#[test]
+fn reports_and_jobs_with_negated_installation_strings_plan() {
+    // Several flags sharing `state = "uninstalled" IS NOT TRUE` once failed physical planning
+    // (a shared subexpression typed non-null logically, nullable physically).
+    for segment in [
+        "state != \"uninstalled\"",
+        "platform != \"iOS\" and pushRegistrationEnabled",
+        "not (state = \"uninstalled\") or not identified",
+    ] {
+        let out = stdout(&["count", "--format", "json", segment]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for (target, key) in [("installations", "installations"), ("persons", "persons")] {
+            let alone = stdout(&["count", "--target", target, segment]);
+            assert_eq!(
+                v["counts"][key].as_u64().unwrap().to_string(),
+                alone.trim(),
+                "{segment} {target}"
+            );
+        }
+        let push = stdout(&["count", "--channel", "push", segment]);
+        assert_eq!(v["reachable"]["push"].to_string(), push.trim(), "{segment}");
+    }
+}

@@ -54,8 +54,9 @@ use std::sync::Arc;
 /// (`generate::activity::APP_LAUNCH_GAP`), so imported and generated histories agree.
 pub const APP_LAUNCH_GAP: i64 = 30 * 1_000_000;
 
-/// 9999-12-31T23:59:59.999999Z: later times are rejected, as the store prints four-digit years.
-const MAX_TIME: i64 = 253_402_300_799_999_999;
+/// 9999-12-31T23:59:58.999999Z: later times are rejected, as the store prints four-digit years
+/// and the default as-of is the next whole second after the newest record (still in year 9999).
+const MAX_TIME: i64 = 253_402_300_798_999_999;
 
 /// Keys loaded from a snapshot lie in `0..=MAX_ID`, so the keys allocated after them never
 /// overflow.

@@ -147,6 +147,10 @@ pub fn assemble_each(
         .map(|k| col(segment_flag(k)))
         .collect();
     let any = names.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
+    let predicates = predicates
+        .into_iter()
+        .map(super::predicates::as_flag)
+        .collect::<Result<Vec<_>>>()?;
     let flags = predicates.into_iter().enumerate();
     match target {
         // A person matches a segment if any of their pairs does.

@@ -34,6 +34,26 @@ pub fn definite(p: Expr, schema: &DFSchema) -> Result<Expr> {
     .map(|t| t.data)
 }
 
+/// `p` with every `IS [NOT] TRUE` written as a `CASE` of literals, for a predicate that becomes a
+/// column (an export's or a count report's per-segment flags). DataFusion 55 types `x IS NOT
+/// TRUE` as non-null logically but nullable physically; when common-subexpression elimination
+/// shares one between flags it becomes a projected column, and physical planning's schema check
+/// fails (`field nullability ... __common_expr`). A `CASE` of non-null literals is non-null both
+/// ways.
+pub fn as_flag(p: Expr) -> Result<Expr> {
+    use datafusion::prelude::when;
+    p.transform_up(|e| match e {
+        Expr::IsNotTrue(inner) => Ok(Transformed::yes(
+            when(*inner, lit(false)).otherwise(lit(true))?,
+        )),
+        Expr::IsTrue(inner) => Ok(Transformed::yes(
+            when(*inner, lit(true)).otherwise(lit(false))?,
+        )),
+        e => Ok(Transformed::no(e)),
+    })
+    .map(|t| t.data)
+}
+
 /// Case-insensitive substring / prefix / suffix match (ILIKE with the pattern's wildcards escaped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringMatch {
