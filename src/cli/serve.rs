@@ -28,9 +28,13 @@ pub struct Args {
     /// The memory pool every query shares (e.g. 2GiB); operators spill past it.
     #[arg(long, value_parser = parse_size)]
     memory_limit: Option<usize>,
-    /// Queries running at once; more wait briefly, then get 503 with Retry-After.
+    /// Queries running at once; more wait up to --queue-wait, then get 503 with Retry-After.
     #[arg(long, default_value_t = 4)]
     max_queries: usize,
+    /// Seconds a query waits for a free slot before it is refused (503). A slow answer beats a
+    /// refusal for an editor, so the default is long; an overload still ends in 503s, not a pile-up.
+    #[arg(long, default_value_t = 15)]
+    queue_wait: u64,
     /// Seconds a query may run before it is cancelled (504).
     #[arg(long, default_value_t = 30)]
     query_timeout: u64,
@@ -61,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
         read_only: args.read_only,
         memory_limit: args.memory_limit,
         max_queries: args.max_queries,
-        queue_wait: Duration::from_secs(2),
+        queue_wait: Duration::from_secs(args.queue_wait),
         query_timeout: Duration::from_secs(args.query_timeout.max(1)),
         threads: args.threads,
     };

@@ -204,6 +204,11 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// Whether the person activity summary answers aggregates at this plan's as-of time.
+    fn summary_at_as_of(&self) -> bool {
+        self.sources.activity_as_of == Some(self.as_of)
+    }
+
     /// `p` before the as-of time, no earlier than the first representable instant: a window
     /// reaching further back holds every event there is (`within 96500000d` is all history).
     fn before_as_of(&self, p: Period) -> i64 {
@@ -405,6 +410,20 @@ impl<'a> Lowering<'a> {
     }
 
     fn time_test(&mut self, f: &Field, t: &TimeTest, event: Option<&str>) -> Result<Expr> {
+        if let (Field::Agg(a), TimeTest::Within(d)) = (f, t) {
+            if a.kind == AggKind::Last && a.window == Window::All && !self.summary_at_as_of() {
+                // The last E is within D exactly when some E is: raw events need only D's
+                // files, not the whole history. (The summary holds last times at its own as-of,
+                // which beats either, so this is for other as-of times and summary-less stores.)
+                let some = EventAgg {
+                    kind: AggKind::Count,
+                    window: Window::Within(*d),
+                    ..a.clone()
+                };
+                let n = self.agg(&some)?;
+                return Ok(n.gt(lit(0i64)));
+            }
+        }
         let column = self.field(f, event)?;
         let is_date = f.ty() == ValueType::Date;
         Ok(match *t {

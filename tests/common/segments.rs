@@ -161,7 +161,7 @@ fn event_test() -> impl Strategy<Value = String> {
         " where category in (\"fashion\", \"home\")",
         " where amount between 10 and 40 or category = \"books\"",
     ]);
-    (0u8..9, window(), filter, 0u32..6, any::<bool>()).prop_map(|(k, w, filt, n, inst)| {
+    (0u8..11, window(), filter, 0u32..6, any::<bool>()).prop_map(|(k, w, filt, n, inst)| {
         let scope = if inst { "installation." } else { "" };
         match k {
             0 => format!("{scope}count(AppLaunch{w}) >= {n}"),
@@ -172,6 +172,9 @@ fn event_test() -> impl Strategy<Value = String> {
             5 => format!("avg(AddToCart.price{w}) >= {}", n * 10),
             6 => format!("{scope}max(Purchase.amount{filt}{w}) < {}", n * 30 + 5),
             7 => format!("last(AppLaunch{w}) before {}d ago", n * 10 + 1),
+            // Over all history, the form the planner rewrites to a windowed `did`.
+            8 => format!("{scope}last(AppLaunch) within {}d", n * 2 + 1),
+            9 => format!("{scope}last(Purchase{filt}{w}) within {}d", n * 5 + 1),
             _ => format!("{scope}first(ViewProduct{w}) is not set"),
         }
     })
