@@ -1195,7 +1195,11 @@ fn a_killed_import_leaves_the_previous_snapshot() {
         assert!(!status.success(), "{what}: {status:?}");
         verify(&store);
         assert_eq!(latest_snapshot(&store), first, "{what}");
-        assert_eq!(snapshot_dirs(&store), [first.clone()], "{what}");
+        assert_eq!(
+            snapshot_dirs(&store),
+            std::slice::from_ref(&first),
+            "{what}"
+        );
         assert_eq!(
             count(&store, "persons", "did(AppLaunch)"),
             first_launchers,
@@ -1207,7 +1211,7 @@ fn a_killed_import_leaves_the_previous_snapshot() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with("failed-"))
             .collect();
-        assert_eq!(imports, [first.clone()], "{what}");
+        assert_eq!(imports, std::slice::from_ref(&first), "{what}");
     }
 
     // The killed imports' lock is gone with them: the next import runs to the end.
