@@ -95,3 +95,41 @@ fn engine_matches_reference_evaluator() {
         "only {non_trivial} of {checked} audiences were non-trivial"
     );
 }
+
+/// The time tests the planner answers with a windowed `did` (`last(E) within/after`,
+/// `first(E) before`), at day and instant boundaries where an off-by-one would show: every day
+/// of a fortnight before the as-of, at as-of times the summary cannot answer.
+#[test]
+fn first_and_last_time_tests_match_the_reference_at_their_boundaries() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (snapshot, ctx, sources, reference) = rt.block_on(async {
+        let (snapshot, ctx, sources) = common::open(common::shared_store()).await;
+        let reference = Reference::load(&ctx, &snapshot.manifest.catalog).await;
+        (snapshot, ctx, sources, reference)
+    });
+    let as_of = snapshot.manifest.as_of - chrono::Duration::hours(30);
+    let mut non_trivial = 0;
+    for back in 1..=14 {
+        let day = (as_of - chrono::Duration::days(back)).date_naive();
+        let instant = (as_of - chrono::Duration::days(back)).to_rfc3339();
+        for src in [
+            format!("last(AppLaunch) after {day}"),
+            format!("last(AppLaunch) after {instant}"),
+            format!("last(AppLaunch) within {back}d"),
+            format!("installation.last(AppLaunch) within {back}d"),
+            format!("first(AppLaunch) before {day}"),
+            format!("first(AppLaunch within 20d) before {back}d ago"),
+            format!("last(Purchase where amount > 50 since 30d ago) after {day}"),
+        ] {
+            let typed = compile(&src, &Catalog::sample(), &NoSavedSegments)
+                .unwrap_or_else(|d| panic!("{src}: {d}"));
+            for (target, persons) in [(Target::Installations, false), (Target::Persons, true)] {
+                let got = rt.block_on(engine(&ctx, &sources, &typed, as_of, target));
+                let want = reference.audience(&typed, as_of.timestamp_micros(), persons);
+                assert_eq!(got, want, "{src} ({target:?}, as of {as_of})");
+                non_trivial += usize::from(!want.is_empty());
+            }
+        }
+    }
+    assert!(non_trivial > 150, "only {non_trivial} non-empty audiences");
+}

@@ -204,6 +204,51 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// A time test on the first or last event that some event in a narrower range decides, as a
+    /// windowed `did`: `last(E) within D` and `last(E) after T` hold exactly when some E is that
+    /// recent, `first(E) before T` when some E is that old. Raw events then need only that
+    /// range's files, not the whole window. The summary holds first and last times at its own
+    /// as-of, which beats either, so this is for other as-of times and summary-less stores.
+    fn time_test_as_did(&mut self, f: &Field, t: &TimeTest) -> Result<Option<Expr>> {
+        let Field::Agg(a) = f else { return Ok(None) };
+        if self.summary_at_as_of() {
+            return Ok(None);
+        }
+        let range = self.range_of(a);
+        let clipped = match (a.kind, *t) {
+            (AggKind::Last, TimeTest::Within(d)) => TimeRange {
+                from: Some(range.from.unwrap_or(i64::MIN).max(self.before_as_of(d))),
+                to: range.to,
+            },
+            (AggKind::Last, TimeTest::After(b)) => {
+                // After a day means from the next midnight on; after an instant, strictly.
+                let from = match b {
+                    TimeBound::Date(d) => micros_of_date(d) + DAY_US,
+                    other => self.bound_micros(other).saturating_add(1),
+                };
+                TimeRange {
+                    from: Some(range.from.unwrap_or(i64::MIN).max(from)),
+                    to: range.to,
+                }
+            }
+            (AggKind::First, TimeTest::Before(b)) => TimeRange {
+                from: range.from,
+                to: range.to.min(self.bound_micros(b)),
+            },
+            _ => return Ok(None),
+        };
+        if clipped.from.is_some_and(|from| from >= clipped.to) {
+            return Ok(Some(lit(false)));
+        }
+        let count = EventAgg {
+            kind: AggKind::Count,
+            property: None,
+            ..a.clone()
+        };
+        let n = self.request(&count, clipped)?;
+        Ok(Some(n.gt(lit(0i64))))
+    }
+
     /// Whether the person activity summary answers aggregates at this plan's as-of time.
     fn summary_at_as_of(&self) -> bool {
         self.sources.activity_as_of == Some(self.as_of)
@@ -252,8 +297,14 @@ impl<'a> Lowering<'a> {
     }
 
     fn agg(&mut self, a: &EventAgg) -> Result<Expr> {
+        let range = self.range_of(a);
+        self.request(a, range)
+    }
+
+    /// The events an aggregate reads: its window, up to the as-of time.
+    fn range_of(&self, a: &EventAgg) -> TimeRange {
         let to = self.as_of;
-        let range = match a.window {
+        match a.window {
             Window::All => TimeRange { from: None, to },
             Window::Within(us) => TimeRange {
                 from: Some(self.before_as_of(us)),
@@ -274,7 +325,11 @@ impl<'a> Lowering<'a> {
                     to: end.min(to),
                 }
             }
-        };
+        }
+    }
+
+    /// The aggregate `a` over the events of `range`.
+    fn request(&mut self, a: &EventAgg, range: TimeRange) -> Result<Expr> {
         let filter = match &a.filter {
             Some(p) => Some(self.pred(p, Some(&a.event))?),
             None => None,
@@ -410,19 +465,8 @@ impl<'a> Lowering<'a> {
     }
 
     fn time_test(&mut self, f: &Field, t: &TimeTest, event: Option<&str>) -> Result<Expr> {
-        if let (Field::Agg(a), TimeTest::Within(d)) = (f, t) {
-            if a.kind == AggKind::Last && a.window == Window::All && !self.summary_at_as_of() {
-                // The last E is within D exactly when some E is: raw events need only D's
-                // files, not the whole history. (The summary holds last times at its own as-of,
-                // which beats either, so this is for other as-of times and summary-less stores.)
-                let some = EventAgg {
-                    kind: AggKind::Count,
-                    window: Window::Within(*d),
-                    ..a.clone()
-                };
-                let n = self.agg(&some)?;
-                return Ok(n.gt(lit(0i64)));
-            }
+        if let Some(e) = self.time_test_as_did(f, t)? {
+            return Ok(e);
         }
         let column = self.field(f, event)?;
         let is_date = f.ty() == ValueType::Date;

@@ -161,7 +161,7 @@ fn event_test() -> impl Strategy<Value = String> {
         " where category in (\"fashion\", \"home\")",
         " where amount between 10 and 40 or category = \"books\"",
     ]);
-    (0u8..11, window(), filter, 0u32..6, any::<bool>()).prop_map(|(k, w, filt, n, inst)| {
+    (0u8..13, window(), filter, 0u32..6, any::<bool>()).prop_map(|(k, w, filt, n, inst)| {
         let scope = if inst { "installation." } else { "" };
         match k {
             0 => format!("{scope}count(AppLaunch{w}) >= {n}"),
@@ -175,6 +175,11 @@ fn event_test() -> impl Strategy<Value = String> {
             // Over all history, the form the planner rewrites to a windowed `did`.
             8 => format!("{scope}last(AppLaunch) within {}d", n * 2 + 1),
             9 => format!("{scope}last(Purchase{filt}{w}) within {}d", n * 5 + 1),
+            10 => format!("{scope}first(Purchase{filt}{w}) before {}d ago", n * 20 + 3),
+            11 => match n % 2 {
+                0 => format!("{scope}last(AddToCart{w}) after {}d ago", n * 4 + 2),
+                _ => format!("last(Purchase{filt}{w}) after 2026-0{}-15", 4 + n % 6),
+            },
             _ => format!("{scope}first(ViewProduct{w}) is not set"),
         }
     })
