@@ -524,15 +524,15 @@ impl Workspace {
         installations.extend(conditions);
         let mut persons: Vec<&TypedSegment> = vec![seg, &email, &sms];
         persons.extend(conditions);
-        let i = self
-            .count_each(
+        // The two queries run at once: each has phases that keep fewer cores busy than the
+        // session has (planning, the final aggregate), which the other fills (benches/HISTORY.md).
+        let (i, p) = futures::try_join!(
+            self.count_each(
                 &installations,
                 self.query(Some(as_of), Target::Installations),
-            )
-            .await?;
-        let p = self
-            .count_each(&persons, self.query(Some(as_of), Target::Persons))
-            .await?;
+            ),
+            self.count_each(&persons, self.query(Some(as_of), Target::Persons)),
+        )?;
         Ok(CountReport {
             installations: i[0],
             push: i[1],
