@@ -17,6 +17,7 @@ pub mod profile;
 mod report;
 pub mod source;
 mod state;
+pub mod time_text;
 mod write;
 
 use crate::base::progress::Progress;

@@ -993,32 +993,17 @@ fn conform_values<'a>(
             Lookup::Clash(_) => continue,
         };
         if matches!(wanted, None | Some(ValueType::Date)) {
-            if let Some(date) = strict_date(text) {
+            if let Some(date) = super::time_text::exact_date(text) {
                 *value = Value::Date(date);
                 continue;
             }
         }
         if matches!(wanted, None | Some(ValueType::Timestamp)) {
-            if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-                *value = Value::Time(t.timestamp_micros());
+            if let Some(t) = super::time_text::parse_time(text) {
+                *value = Value::Time(t);
             }
         }
     }
-}
-
-/// A date written exactly `YYYY-MM-DD` (chrono alone also takes `2026-5-1`, which is more
-/// likely a code than a date).
-fn strict_date(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
-    let shaped = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    shaped
-        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten()
 }
 
 /// Records a custom attribute's type on first sight.

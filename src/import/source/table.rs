@@ -49,6 +49,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::import::profile::{
     Action, Call, Device, DeviceData, Origin, PersonDevice, Traits, Value, ValueType,
 };
+use crate::import::time_text;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, ListArray,
     StringArray, UInt64Array,
@@ -216,26 +217,12 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Exactly `YYYY-MM-DD` (chrono alone also takes `2026-5-1`, more likely a code than a date).
 fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.trim().as_bytes();
-    let shaped = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    shaped
-        .then(|| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok())
-        .flatten()
+    time_text::exact_date(s.trim())
 }
 
 fn parse_timestamp(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.timestamp_micros())
+    time_text::parse_time(s.trim())
 }
 
 fn midnight(d: NaiveDate) -> i64 {
