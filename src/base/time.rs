@@ -80,6 +80,36 @@ impl Period {
         after_months.saturating_sub(self.micros).max(min)
     }
 
+    /// The instant this long after `t`: the months on the calendar, then the exact part;
+    /// saturating at the last representable instant.
+    pub fn after(self, t: i64) -> i64 {
+        let (_, max) = representable();
+        let after_months = if self.months == 0 {
+            t
+        } else {
+            datetime_of(t)
+                .and_then(|dt| dt.checked_add_months(chrono::Months::new(self.months)))
+                .map_or(max, |dt| dt.timestamp_micros())
+        };
+        after_months.saturating_add(self.micros).min(max)
+    }
+
+    /// Both lengths one after the other (months and exact parts added).
+    pub fn plus(self, other: Period) -> Period {
+        Period {
+            months: self.months.saturating_add(other.months),
+            micros: self.micros.saturating_add(other.micros),
+        }
+    }
+
+    /// `k` times this length.
+    pub fn times(self, k: u32) -> Period {
+        Period {
+            months: self.months.saturating_mul(k),
+            micros: self.micros.saturating_mul(k as i64),
+        }
+    }
+
     /// The canonical spelling: `1y2mo`, `30d`, `1d12h` (`0s` for zero).
     pub fn format(self) -> String {
         let mut out = String::new();

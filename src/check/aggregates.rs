@@ -27,12 +27,33 @@ impl<'a> Checker<'a> {
             AggFunc::Avg => AggKind::Avg,
             AggFunc::Min => AggKind::Min,
             AggFunc::Max => AggKind::Max,
+            AggFunc::First if a.of_event.is_some() => AggKind::FirstValue,
+            AggFunc::Last if a.of_event.is_some() => AggKind::LastValue,
             AggFunc::First => AggKind::First,
             AggFunc::Last => AggKind::Last,
+            AggFunc::CountDistinct => AggKind::CountDistinct,
         };
         let mut ok = true;
         let property = match (&a.property, a.func.takes_property()) {
+            _ if a.of_event.is_some() => {
+                let p = a.of_event.as_ref().expect("checked");
+                match event.properties.iter().find(|d| same(&d.name, &p.text)) {
+                    Some(d) => Some((d.column.clone(), d.ty)),
+                    None => {
+                        let fake = Name {
+                            parts: vec![p.clone()],
+                            span: p.span,
+                        };
+                        self.property(&fake, event);
+                        ok = false;
+                        None
+                    }
+                }
+            }
             (Some(p), true) => match event.properties.iter().find(|d| same(&d.name, &p.text)) {
+                Some(d) if a.func == AggFunc::CountDistinct && d.ty != ValueType::StringList => {
+                    Some((d.column.clone(), d.ty))
+                }
                 Some(d) if d.ty == ValueType::Number => Some((d.column.clone(), d.ty)),
                 Some(d) => {
                     self.error_hint(
@@ -105,35 +126,9 @@ impl<'a> Checker<'a> {
             .map(|f| Box::new(self.pred(f, Some(event))));
         let window = match &a.window {
             None => Window::All,
-            Some(ast::Window::Within(d)) => match &d.value {
-                LitValue::Duration(p, text) => {
-                    self.window_reads_as_another_unit(*p, text, d.span);
-                    Window::Within(*p)
-                }
-                _ => {
-                    self.error_hint(
-                        Code::TimeExpected,
-                        d.span,
-                        format!(
-                            "`within` takes a duration, not {}",
-                            describe_literal(&d.value)
-                        ),
-                        "e.g. within 30d, within 12h",
-                    );
-                    ok = false;
-                    Window::All
-                }
-            },
-            Some(ast::Window::Since(t)) => match self.time_bound(t) {
-                Some(b) => Window::Since(b),
+            Some(w) => match self.window_of(w) {
+                Some(w) => w,
                 None => {
-                    ok = false;
-                    Window::All
-                }
-            },
-            Some(ast::Window::Between(x, y)) => match (self.time_bound(x), self.time_bound(y)) {
-                (Some(b1), Some(b2)) => Window::Between(b1, b2),
-                _ => {
                     ok = false;
                     Window::All
                 }
@@ -152,6 +147,35 @@ impl<'a> Checker<'a> {
                 window,
             })
         })
+    }
+
+    /// An event window as written, checked.
+    pub(super) fn window_of(&mut self, w: &ast::Window) -> Option<Window> {
+        match w {
+            ast::Window::Within(d) => match &d.value {
+                LitValue::Duration(p, text) => {
+                    self.window_reads_as_another_unit(*p, text, d.span);
+                    Some(Window::Within(*p))
+                }
+                _ => {
+                    self.error_hint(
+                        Code::TimeExpected,
+                        d.span,
+                        format!(
+                            "`within` takes a duration, not {}",
+                            describe_literal(&d.value)
+                        ),
+                        "e.g. within 30d, within 12h",
+                    );
+                    None
+                }
+            },
+            ast::Window::Since(t) => self.time_bound(t).map(Window::Since),
+            ast::Window::Between(x, y) => match (self.time_bound(x), self.time_bound(y)) {
+                (Some(b1), Some(b2)) => Some(Window::Between(b1, b2)),
+                _ => None,
+            },
+        }
     }
 
     /// A date, timestamp or `D ago`.

@@ -107,7 +107,23 @@ impl<'a> Checker<'a> {
     pub(super) fn test(&mut self, field: Field, subject: &Operand, test: &Test) -> TPred {
         let ty = field.ty();
         let span = subject.span();
+        if matches!(field, Field::Anniversary(_))
+            && !matches!(test, Test::Within(_) | Test::WithinNext(_))
+        {
+            self.error_hint(
+                Code::NotAnniversary,
+                span,
+                format!(
+                    "`{subject}` recurs every year: test it with `within next D` or `within D`"
+                ),
+                format!("e.g. {subject} within next 7d"),
+            );
+            return TPred::Const(false);
+        }
         let result = match test {
+            Test::Regular(_) => {
+                unreachable!("the checker reads regularity tests before their operand")
+            }
             Test::Cmp(op, l) => {
                 if ty == ValueType::Boolean && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     self.error(
@@ -288,10 +304,11 @@ impl<'a> Checker<'a> {
                     values: out,
                 })
             }
-            Test::Within(l) | Test::Before(l) | Test::After(l) => {
+            Test::Within(l) | Test::WithinNext(l) | Test::Before(l) | Test::After(l) => {
                 if !matches!(ty, ValueType::Date | ValueType::Timestamp) {
                     let word = match test {
                         Test::Within(_) => "within",
+                        Test::WithinNext(_) => "within next",
                         Test::Before(_) => "before",
                         _ => "after",
                     };
@@ -307,10 +324,14 @@ impl<'a> Checker<'a> {
                     return TPred::Const(false);
                 }
                 match test {
-                    Test::Within(l) => match l.value {
+                    Test::Within(l) | Test::WithinNext(l) => match l.value {
                         LitValue::Duration(p, _) => Some(TPred::Time {
                             field: field.clone(),
-                            test: TimeTest::Within(p),
+                            test: if matches!(test, Test::WithinNext(_)) {
+                                TimeTest::WithinNext(p)
+                            } else {
+                                TimeTest::Within(p)
+                            },
                         }),
                         ref other => {
                             self.error_hint(

@@ -3,6 +3,7 @@
 
 mod aggregates;
 mod literals;
+mod patterns;
 mod resolve;
 pub mod saved;
 pub mod typed;
@@ -10,7 +11,7 @@ pub mod typed;
 use crate::catalog::names::same;
 use crate::catalog::{Catalog, Entity, EventDef, ValueType};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::syntax::ast::{self, AggFunc, CmpOp, Operand, Pred, Span};
+use crate::syntax::ast::{self, AggFunc, CmpOp, Operand, Pred, Span, Test};
 use literals::describe_type;
 pub use saved::{NoSavedSegments, SavedMap, SavedSegments, SegmentDir, MAX_SAVED_EXPANSIONS};
 use typed::*;
@@ -130,6 +131,24 @@ impl<'a> Checker<'a> {
             Pred::Not(inner, _) => TPred::Not(Box::new(self.pred(inner, ctx))),
             Pred::Group(inner, _) => self.pred(inner, ctx),
             Pred::Bare(o) => self.bare(o, ctx),
+            Pred::Test {
+                subject: Operand::Agg(a),
+                test: Test::Regular(r),
+                ..
+            } => self.regularity(a, r, ctx),
+            Pred::Test {
+                subject,
+                test: Test::Regular(_),
+                ..
+            } => {
+                self.error_hint(
+                    Code::BadRegularity,
+                    subject.span(),
+                    format!("a regularity test counts events, but `{subject}` is not count(…)"),
+                    "count(AppLaunch) >= 3 per week in 4 of the last 6 weeks",
+                );
+                TPred::Const(false)
+            }
             Pred::Test { subject, test, .. } => match self.operand(subject, ctx) {
                 Some(field) => self.test(field, subject, test),
                 None => TPred::Const(false),
@@ -141,6 +160,8 @@ impl<'a> Checker<'a> {
     fn bare(&mut self, o: &Operand, ctx: Ctx) -> TPred {
         match o {
             Operand::Segment { name, span } => self.saved_segment(name, *span, ctx),
+            Operand::Sequence(s) => self.sequence(s, ctx),
+            Operand::Lapse(l) => self.lapse(l, ctx),
             Operand::Agg(a) if a.func == AggFunc::Did => match self.agg(a, ctx) {
                 Some(field) => TPred::Compare {
                     field,
@@ -219,11 +240,47 @@ impl<'a> Checker<'a> {
                 None
             }
             Operand::Agg(a) => self.agg(a, ctx),
+            Operand::Anniversary(n, span) => {
+                let inner = self.name(n, ctx)?;
+                self.anniversary_of(inner, *span)
+            }
+            Operand::Sequence(ast::Sequence { span, .. })
+            | Operand::Lapse(ast::Lapse { span, .. }) => {
+                self.error(
+                    Code::NotComparable,
+                    *span,
+                    format!("`{o}` is a condition on its own and cannot be compared"),
+                );
+                None
+            }
             Operand::Segment { span, .. } => {
                 self.error(
                     Code::NotComparable,
                     *span,
                     "segment(…) is a condition on its own and cannot be compared",
+                );
+                None
+            }
+        }
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// The anniversaries of a date or timestamp attribute.
+    fn anniversary_of(&mut self, inner: Field, span: Span) -> Option<Field> {
+        match &inner {
+            Field::Attribute { ty, .. } if matches!(ty, ValueType::Date | ValueType::Timestamp) => {
+                Some(Field::Anniversary(Box::new(inner)))
+            }
+            other => {
+                self.error_hint(
+                    Code::NotAnniversary,
+                    span,
+                    format!(
+                        "`{other}` is {}: only dates have anniversaries",
+                        describe_type(other.ty())
+                    ),
+                    "e.g. anniversary of custom.contractStart within next 30d",
                 );
                 None
             }

@@ -10,7 +10,7 @@ use crate::diagnostic::Code;
 use crate::syntax::ast::{self, Name};
 
 /// Fields computed from attributes, usable wherever an attribute is.
-const DERIVED: [&str; 2] = ["age", "randomBucket"];
+const DERIVED: [&str; 3] = ["age", "randomBucket", "birthday"];
 
 impl<'a> Checker<'a> {
     /// Standard or custom attribute named by `n` (no errors reported).
@@ -50,6 +50,10 @@ impl<'a> Checker<'a> {
                 }
             }
             [x] if same(x, "age") => Some(Field::Age),
+            [x] if same(x, "birthday") && find(Entity::Person, x, false).is_none() => {
+                find(Entity::Person, "birthDate", false)
+                    .map(|a| Field::Anniversary(Box::new(field(Entity::Person, a))))
+            }
             [x] if same(x, "randomBucket") => Some(Field::RandomBucket),
             [x] => match (
                 find(Entity::Installation, x, false),

@@ -37,6 +37,8 @@ pub enum Window {
     Since(TimeBound),
     /// Inclusive at both ends; a date end includes that whole day.
     Between(TimeBound, TimeBound),
+    /// `[from, to)`, half-open (what `restarted(…)` expands to).
+    Range(TimeBound, TimeBound),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,12 @@ pub enum AggKind {
     Max,
     First,
     Last,
+    /// The number of distinct values of a property (missing values not counted).
+    CountDistinct,
+    /// The property of the first / last event. Events at the same instant: a set value wins
+    /// over a missing one; among set values the first takes the smallest, the last the largest.
+    FirstValue,
+    LastValue,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +65,7 @@ pub struct EventAgg {
     /// Canonical event name.
     pub event: String,
     pub kind: AggKind,
-    /// Property column and type for sum/avg/min/max.
+    /// Property column and type for sum/avg/min/max, count distinct, first/last values.
     pub property: Option<(String, ValueType)>,
     pub filter: Option<Box<TPred>>,
     pub window: Window,
@@ -84,6 +92,10 @@ pub enum Field {
         column: String,
         ty: ValueType,
     },
+    /// The yearly recurrences of a date attribute (`birthday` is birthDate's), tested with
+    /// `within [next] D`. 29 February falls on 1 March in other years; the date itself is not
+    /// its own anniversary (the first one is a year later).
+    Anniversary(Box<Field>),
 }
 
 impl Field {
@@ -93,8 +105,12 @@ impl Field {
             Field::Age | Field::RandomBucket => ValueType::Number,
             Field::Agg(a) => match a.kind {
                 AggKind::First | AggKind::Last => ValueType::Timestamp,
+                AggKind::FirstValue | AggKind::LastValue => {
+                    a.property.as_ref().map_or(ValueType::String, |p| p.1)
+                }
                 _ => ValueType::Number,
             },
+            Field::Anniversary(_) => ValueType::Date,
         }
     }
 }
@@ -104,8 +120,48 @@ impl Field {
 pub enum TimeTest {
     /// In the length D up to the as-of time.
     Within(Period),
+    /// In the length D from the as-of time on.
+    WithinNext(Period),
     Before(TimeBound),
     After(TimeBound),
+}
+
+/// One step of a sequence: an event of `event` matching `filter`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub event: String,
+    pub filter: Option<Box<TPred>>,
+    /// The longest time after the previous step (exact microseconds).
+    pub gap: Option<i64>,
+}
+
+/// `did(A then B within G … [then not Z within H] window)`: events e1 … en of the steps, each
+/// strictly after the one before (events at the same instant do not follow each other) and at
+/// most its gap after it, all in `window`; with `absent`, no event of that step follows en
+/// within its gap (which must have passed by the as-of time; without a gap, none up to it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    pub installation_scope: bool,
+    /// At least one.
+    pub steps: Vec<Step>,
+    pub absent: Option<Step>,
+    pub window: Window,
+}
+
+/// `count(E where P) op N per period in K of the last M periods`: period k (1 ≤ k ≤ M) holds
+/// the events in [as-of − k·period, as-of − (k−1)·period); a period without events has 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regularity {
+    pub installation_scope: bool,
+    pub event: String,
+    pub filter: Option<Box<TPred>>,
+    pub op: CmpOp,
+    pub times: f64,
+    pub period: Period,
+    /// The unit word, for printing.
+    pub unit: crate::syntax::ast::PeriodUnit,
+    pub at_least: u32,
+    pub of_last: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +208,13 @@ pub enum TPred {
         name: String,
         body: Box<TPred>,
     },
+    Sequence(Sequence),
+    Regular(Regularity),
+    /// Documented sugar (`stopped(…)`, `restarted(…)`), expanded; printed as written.
+    Sugar {
+        written: String,
+        body: Box<TPred>,
+    },
 }
 
 /// A checked segment, and the warnings checking it raised (it runs, but may not mean what
@@ -179,7 +242,8 @@ impl TPred {
             TPred::Const(_) => {}
             TPred::And(v) | TPred::Or(v) => v.iter().for_each(|p| p.visit_fields(f)),
             TPred::Not(p) => p.visit_fields(f),
-            TPred::Saved { body, .. } => body.visit_fields(f),
+            TPred::Saved { body, .. } | TPred::Sugar { body, .. } => body.visit_fields(f),
+            TPred::Sequence(_) | TPred::Regular(_) => {}
             TPred::IsTrue(x)
             | TPred::Compare { field: x, .. }
             | TPred::In { field: x, .. }
@@ -233,6 +297,7 @@ impl fmt::Display for Window {
             Window::Within(p) => write!(f, " within {}", p.format()),
             Window::Since(t) => write!(f, " since {t}"),
             Window::Between(a, b) => write!(f, " between {a} and {b}"),
+            Window::Range(a, b) => write!(f, " from {a} until {b}"),
         }
     }
 }
@@ -256,6 +321,12 @@ impl fmt::Display for Field {
             Field::Age => f.write_str("age"),
             Field::RandomBucket => f.write_str("randomBucket"),
             Field::Property { name, .. } => f.write_str(name),
+            Field::Anniversary(inner) => match inner.as_ref() {
+                Field::Attribute { column, .. } if column == "birth_date" => {
+                    f.write_str("birthday")
+                }
+                other => write!(f, "anniversary of {other}"),
+            },
             Field::Agg(a) => {
                 let func = match a.kind {
                     AggKind::Count => "count",
@@ -263,22 +334,29 @@ impl fmt::Display for Field {
                     AggKind::Avg => "avg",
                     AggKind::Min => "min",
                     AggKind::Max => "max",
-                    AggKind::First => "first",
-                    AggKind::Last => "last",
+                    AggKind::First | AggKind::FirstValue => "first",
+                    AggKind::Last | AggKind::LastValue => "last",
+                    AggKind::CountDistinct => "count distinct",
                 };
+                let of_event = matches!(a.kind, AggKind::FirstValue | AggKind::LastValue);
                 let scope = if a.installation_scope {
                     "installation."
                 } else {
                     ""
                 };
                 write!(f, "{scope}{func}({}", a.event)?;
-                if let Some((column, _)) = &a.property {
-                    write!(f, ".{column}")?;
+                match &a.property {
+                    Some((column, _)) if !of_event => write!(f, ".{column}")?,
+                    _ => {}
                 }
                 if let Some(p) = &a.filter {
                     write!(f, " where {p}")?;
                 }
-                write!(f, "{})", a.window)
+                write!(f, "{})", a.window)?;
+                match &a.property {
+                    Some((column, _)) if of_event => write!(f, ".{column}"),
+                    _ => Ok(()),
+                }
             }
         }
     }
@@ -345,6 +423,7 @@ impl fmt::Display for TPred {
             }
             TPred::Time { field, test } => match test {
                 TimeTest::Within(p) => write!(f, "{field} within {}", p.format()),
+                TimeTest::WithinNext(p) => write!(f, "{field} within next {}", p.format()),
                 TimeTest::Before(t) => write!(f, "{field} before {t}"),
                 TimeTest::After(t) => write!(f, "{field} after {t}"),
             },
@@ -353,6 +432,64 @@ impl fmt::Display for TPred {
                 "segment({}) {{ {body} }}",
                 crate::syntax::ast::quote(name)
             ),
+            TPred::Sugar { written, .. } => f.write_str(written),
+            TPred::Sequence(s) => {
+                if s.installation_scope {
+                    f.write_str("installation.")?;
+                }
+                f.write_str("did(")?;
+                let step = |f: &mut fmt::Formatter<'_>, s: &Step| -> fmt::Result {
+                    write!(f, "{}", s.event)?;
+                    if let Some(p) = &s.filter {
+                        write!(f, " where {p}")?;
+                    }
+                    if let Some(g) = s.gap {
+                        write!(f, " within {}", crate::base::time::format_duration(g))?;
+                    }
+                    Ok(())
+                };
+                for (i, st) in s.steps.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" then ")?;
+                    }
+                    step(f, st)?;
+                }
+                if let Some(a) = &s.absent {
+                    f.write_str(" then not ")?;
+                    step(f, a)?;
+                }
+                let last_gap = s
+                    .absent
+                    .as_ref()
+                    .map_or(s.steps.last().and_then(|x| x.gap), |a| a.gap);
+                match s.window {
+                    Window::Within(p) if last_gap.is_none() => {
+                        write!(f, " since {} ago", p.format())?
+                    }
+                    w => write!(f, "{w}")?,
+                }
+                f.write_str(")")
+            }
+            TPred::Regular(r) => {
+                let scope = if r.installation_scope {
+                    "installation."
+                } else {
+                    ""
+                };
+                write!(f, "{scope}count({}", r.event)?;
+                if let Some(p) = &r.filter {
+                    write!(f, " where {p}")?;
+                }
+                let unit = r.unit.name();
+                write!(
+                    f,
+                    ") {} {} per {unit} in {} of the last {} {unit}s",
+                    r.op.symbol(),
+                    r.times,
+                    r.at_least,
+                    r.of_last
+                )
+            }
         }
     }
 }

@@ -50,6 +50,8 @@ codes! {
     BadDuration = "E012": "a duration is malformed, uses an unknown unit, or is too large",
     TooLarge = "E013": "the segment is too long or nests too deep",
     BadSegmentReference = "E014": "`segment(…)` is not given a saved segment's name as a string",
+    BadSequence = "E015": "a sequence is malformed (a gap on its first step, `then not` before its last, `then` outside `did(…)`)",
+    BadRegularity = "E016": "a regularity test is malformed (`>= 3 per week in 4 of the last 6 weeks`)",
     // Names.
     UnknownAttribute = "E020": "no attribute has this name",
     AmbiguousAttribute = "E021": "the name is an attribute of both persons and installations",
@@ -70,6 +72,10 @@ codes! {
     BadAggregateProperty = "E041": "an event function is missing its number property or takes none",
     AlwaysSet = "E042": "`is set` on a count or sum, which always has a value",
     NestedFunction = "E043": "an event function or `segment(…)` is nested inside `where`",
+    BadGap = "E044": "a sequence's gap or a regularity's period is not an exact length of time",
+    BadRegularityCount = "E045": "a regularity test's counts are out of range (1 ≤ K ≤ M ≤ 366)",
+    BadLapse = "E046": "the windows of `stopped(…)` or `restarted(…)` are not durations, or in the wrong order",
+    NotAnniversary = "E047": "an anniversary is tested with something other than `within [next] D`, or of a non-date",
     // Saved segments.
     UnknownSavedSegment = "E050": "no saved segment has this name",
     UnreadableSavedSegment = "E051": "the saved segment's file cannot be read",

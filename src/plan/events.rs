@@ -16,7 +16,9 @@ use arrow::datatypes::DataType;
 use chrono::NaiveTime;
 use datafusion::common::Column;
 use datafusion::error::Result;
-use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+use datafusion::functions_aggregate::expr_fn::{
+    avg, count, count_distinct, first_value, last_value, max, min, sum,
+};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{cast, coalesce, col, lit};
 
@@ -72,7 +74,13 @@ pub(super) struct Group {
 #[derive(Default)]
 pub struct EventAggregates {
     groups: Vec<Group>,
+    /// Plans of one row per key built elsewhere (sequences, regularity): scope, alias, plan
+    /// with columns `key` and [`PATTERN_VALUE`].
+    patterns: Vec<(Scope, String, LogicalPlan)>,
 }
+
+/// The value column of a pattern plan.
+pub const PATTERN_VALUE: &str = "v";
 
 /// The Date32 literal of the first day of the period holding `micros`.
 fn period_lit(micros: i64, partitioning: Partitioning) -> Expr {
@@ -81,7 +89,29 @@ fn period_lit(micros: i64, partitioning: Partitioning) -> Expr {
 
 impl EventAggregates {
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.groups.is_empty() && self.patterns.is_empty()
+    }
+
+    /// Registers a plan of one row per key of `scope` with a column [`PATTERN_VALUE`], and
+    /// returns the expression reading that column in the joined plan (null for keys it lacks).
+    /// An identical plan is joined once.
+    pub fn request_pattern(&mut self, scope: Scope, plan: LogicalPlan) -> Result<Expr> {
+        let alias = match self
+            .patterns
+            .iter()
+            .find(|(s, _, p)| *s == scope && p.inputs() == [&plan])
+        {
+            Some((_, alias, _)) => alias.clone(),
+            None => {
+                let alias = format!("pt{}", self.patterns.len());
+                let aliased = LogicalPlanBuilder::from(plan)
+                    .alias(alias.as_str())?
+                    .build()?;
+                self.patterns.push((scope, alias.clone(), aliased));
+                alias
+            }
+        };
+        Ok(Expr::Column(Column::new(Some(alias), PATTERN_VALUE)))
     }
 
     /// Registers an aggregate and returns the expression that reads it in the joined plan
@@ -121,7 +151,7 @@ impl EventAggregates {
         };
         let column = Expr::Column(Column::new(Some(group.alias.clone()), name));
         match req.kind {
-            AggKind::Count => coalesce(vec![column, lit(0i64)]),
+            AggKind::Count | AggKind::CountDistinct => coalesce(vec![column, lit(0i64)]),
             AggKind::Sum => coalesce(vec![column, lit(0.0f64)]),
             _ => column,
         }
@@ -170,6 +200,7 @@ impl EventAggregates {
                     .push((g.scope, g.alias.clone(), group_plan(g, sources)?)),
             }
         }
+        out.plans.extend(self.patterns.iter().cloned());
         if summary.len() > 1 {
             let plan =
                 LogicalPlanBuilder::scan(ACTIVITY_TABLE, sources.get(ACTIVITY_TABLE)?, None)?
@@ -206,7 +237,7 @@ fn summed(columns: &[String], relation: Option<&str>) -> Expr {
         .unwrap_or(lit(0i64))
 }
 
-fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {
+pub(super) fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {
     let p = sources.partitioning;
     if is_exact(r, p) {
         let period = col(sources.period_column);
@@ -254,23 +285,30 @@ pub(super) fn scan_range(g: &Group) -> (Option<i64>, i64) {
     (from, to)
 }
 
+/// The scan filter of window `window`: unless its periods decide it exactly, also the periods it
+/// touches (partition pruning) before the event_time comparison.
+pub(super) fn scan_condition(window: &TimeRange, sources: &TableSources) -> Expr {
+    let mut scan_filter = range_condition(window, sources);
+    if !is_exact(window, sources.partitioning) {
+        let period = col(sources.period_column);
+        let mut periods = period
+            .clone()
+            .lt_eq(period_lit(window.to - 1, sources.partitioning));
+        if let Some(from) = window.from {
+            periods = periods.and(period.gt_eq(period_lit(from, sources.partitioning)));
+        }
+        scan_filter = periods.and(scan_filter);
+    }
+    scan_filter
+}
+
 fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
     let table = event_table(&g.event);
     let (from, to) = scan_range(g);
     // The window; unless its periods decide it exactly, also the periods it touches (partition
     // pruning) before the event_time comparison.
     let window = TimeRange { from, to };
-    let mut scan_filter = range_condition(&window, sources);
-    if !is_exact(&window, sources.partitioning) {
-        let period = col(sources.period_column);
-        let mut periods = period
-            .clone()
-            .lt_eq(period_lit(to - 1, sources.partitioning));
-        if let Some(from) = from {
-            periods = periods.and(period.gt_eq(period_lit(from, sources.partitioning)));
-        }
-        scan_filter = periods.and(scan_filter);
-    }
+    let mut scan_filter = scan_condition(&window, sources);
     if g.scope == Scope::Installation {
         scan_filter = scan_filter.and(col(INSTALLATION_ID).is_not_null());
     }
@@ -304,6 +342,17 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
             AggKind::Max => max(value()),
             AggKind::First => min(col(EVENT_TIME)),
             AggKind::Last => max(col(EVENT_TIME)),
+            AggKind::CountDistinct => count_distinct(value()),
+            // At one instant a set value wins over a missing one; then the smallest is first and
+            // the largest last (a deterministic rule the reference evaluator shares).
+            AggKind::FirstValue => first_value(
+                value(),
+                vec![col(EVENT_TIME).sort(true, false), value().sort(true, false)],
+            ),
+            AggKind::LastValue => last_value(
+                value(),
+                vec![col(EVENT_TIME).sort(true, false), value().sort(true, true)],
+            ),
         };
         let agg = if shared {
             agg

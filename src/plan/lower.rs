@@ -4,6 +4,7 @@
 use super::assemble::{assemble, assemble_each, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
+use super::patterns::{regularity_plan, sequence_plan, zero_holds, PlannedStep};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::base::exprs::{date_lit, ts_lit};
@@ -16,7 +17,7 @@ use arrow::datatypes::DataType;
 use chrono::{DateTime, Utc};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::{cast, col, lit};
+use datafusion::prelude::{cast, coalesce, col, lit};
 
 /// A column of the output: an attribute of the person or of the installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +294,11 @@ impl<'a> Lowering<'a> {
                 ));
             }
             Field::Agg(a) => self.agg(a)?,
+            Field::Anniversary(_) => {
+                return Err(DataFusionError::Internal(
+                    "anniversaries are lowered by their time test".into(),
+                ));
+            }
         })
     }
 
@@ -313,6 +319,10 @@ impl<'a> Lowering<'a> {
             Window::Since(b) => TimeRange {
                 from: Some(self.bound_micros(b)),
                 to,
+            },
+            Window::Range(b1, b2) => TimeRange {
+                from: Some(self.bound_micros(b1)),
+                to: self.bound_micros(b2).min(to),
             },
             Window::Between(b1, b2) => {
                 // Inclusive: a date end covers its whole day.
@@ -338,7 +348,7 @@ impl<'a> Lowering<'a> {
                 .sources
                 .event_rows_between(&a.event, range.from, range.to)
                 == Some(0);
-        if a.kind == AggKind::Count && empty {
+        if matches!(a.kind, AggKind::Count | AggKind::CountDistinct) && empty {
             return Ok(lit(0i64));
         }
         let filter = match &a.filter {
@@ -396,7 +406,10 @@ impl<'a> Lowering<'a> {
         // uncast (cheaper, and statistics can estimate it) instead of casting every count to
         // Float64 for the number literal.
         if let (Field::Agg(a), Value::Number(n)) = (f, v) {
-            if a.kind == AggKind::Count && n.fract() == 0.0 && n.abs() < 1e15 {
+            if matches!(a.kind, AggKind::Count | AggKind::CountDistinct)
+                && n.fract() == 0.0
+                && n.abs() < 1e15
+            {
                 return Ok(cmp(column, op, lit(*n as i64)));
             }
         }
@@ -479,6 +492,24 @@ impl<'a> Lowering<'a> {
         if let Some(e) = self.time_test_as_did(f, t)? {
             return Ok(e);
         }
+        if let Field::Anniversary(inner) = f {
+            let column = self.field(inner, event)?;
+            let column = if inner.ty() == ValueType::Date {
+                column
+            } else {
+                cast(column, DataType::Date32)
+            };
+            let (from, to) = match *t {
+                TimeTest::Within(p) => (date_of(self.before_as_of(p)), date_of(self.as_of)),
+                TimeTest::WithinNext(p) => (date_of(self.as_of), date_of(p.after(self.as_of))),
+                _ => {
+                    return Err(DataFusionError::Internal(
+                        "an anniversary takes within [next] only".into(),
+                    ))
+                }
+            };
+            return anniversary_between(column, from, to);
+        }
         let column = self.field(f, event)?;
         let is_date = f.ty() == ValueType::Date;
         Ok(match *t {
@@ -494,6 +525,20 @@ impl<'a> Lowering<'a> {
                         .clone()
                         .gt_eq(ts_lit(from))
                         .and(column.lt_eq(ts_lit(self.as_of)))
+                }
+            }
+            TimeTest::WithinNext(p) => {
+                let to = p.after(self.as_of);
+                if is_date {
+                    column
+                        .clone()
+                        .gt_eq(date_lit(date_of(self.as_of)))
+                        .and(column.lt_eq(date_lit(date_of(to))))
+                } else {
+                    column
+                        .clone()
+                        .gt_eq(ts_lit(self.as_of))
+                        .and(column.lt_eq(ts_lit(to)))
                 }
             }
             TimeTest::Before(b) => match (is_date, b) {
@@ -521,7 +566,9 @@ impl<'a> Lowering<'a> {
             TPred::And(items) => self.all(items, event, Expr::and)?,
             TPred::Or(items) => self.all(items, event, Expr::or)?,
             TPred::Not(inner) => not(self.pred(inner, event)?),
-            TPred::Saved { body, .. } => self.pred(body, event)?,
+            TPred::Saved { body, .. } | TPred::Sugar { body, .. } => self.pred(body, event)?,
+            TPred::Sequence(seq) => self.sequence(seq)?,
+            TPred::Regular(r) => self.regularity(r)?,
             TPred::IsTrue(f) => self.field(f, event)?,
             TPred::Compare { field, op, value } => self.compare(field, *op, value, event)?,
             TPred::In { field, values } => {
@@ -593,6 +640,130 @@ impl<'a> Lowering<'a> {
         }
         Ok(out.unwrap_or(lit(true)))
     }
+}
+
+impl Lowering<'_> {
+    fn scope(installation: bool) -> Scope {
+        if installation {
+            Scope::Installation
+        } else {
+            Scope::Person
+        }
+    }
+
+    fn sequence(&mut self, seq: &Sequence) -> Result<Expr> {
+        let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
+            Ok(PlannedStep {
+                event: s.event.clone(),
+                filter: match &s.filter {
+                    Some(p) => Some(l.pred(p, Some(&s.event))?),
+                    None => None,
+                },
+                gap: s.gap,
+            })
+        };
+        let steps = seq
+            .steps
+            .iter()
+            .map(|s| lower(s, self))
+            .collect::<Result<Vec<_>>>()?;
+        let absent = match &seq.absent {
+            Some(a) => Some(lower(a, self)?),
+            None => None,
+        };
+        let window = self.range_of(&EventAgg {
+            installation_scope: seq.installation_scope,
+            event: String::new(),
+            kind: AggKind::Count,
+            property: None,
+            filter: None,
+            window: seq.window,
+        });
+        if window.from.is_some_and(|from| from >= window.to) {
+            return Ok(lit(false));
+        }
+        let scope = Self::scope(seq.installation_scope);
+        let plan = sequence_plan(
+            scope,
+            &steps,
+            absent.as_ref(),
+            window,
+            self.as_of,
+            self.sources,
+        )?;
+        let v = self.aggs.request_pattern(scope, plan)?;
+        Ok(coalesce(vec![v, lit(false)]))
+    }
+
+    fn regularity(&mut self, r: &Regularity) -> Result<Expr> {
+        let filter = match &r.filter {
+            Some(p) => Some(self.pred(p, Some(&r.event))?),
+            None => None,
+        };
+        let bounds: Vec<i64> = (0..=r.of_last)
+            .map(|k| r.period.times(k).before(self.as_of))
+            .collect();
+        let exact = (r.period.months == 0).then_some(r.period.micros);
+        let scope = Self::scope(r.installation_scope);
+        let plan = regularity_plan(
+            scope,
+            &r.event,
+            filter,
+            &bounds,
+            exact,
+            r.op,
+            r.times,
+            self.sources,
+        )?;
+        let v = self.aggs.request_pattern(scope, plan)?;
+        let default = if zero_holds(r.op, r.times) {
+            r.of_last as i64
+        } else {
+            0
+        };
+        Ok(coalesce(vec![v, lit(default)]).gt_eq(lit(r.at_least as i64)))
+    }
+}
+
+/// Whether the yearly recurrence of a date (`birth`, Date32) falls in the days `[from, to]`: for
+/// each year Y the range touches, the date's month and day in Y (29 February is 1 March in other
+/// years) lies in the range's part of Y, and Y is after the date's own year.
+fn anniversary_between(date: Expr, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Expr> {
+    use chrono::{Datelike, NaiveDate};
+    use datafusion::functions::datetime::expr_fn::date_part;
+    use datafusion::prelude::when;
+    const MAX_YEARS: i32 = 400;
+    if to < from {
+        return Ok(lit(false));
+    }
+    if to.year() - from.year() > MAX_YEARS {
+        return Err(DataFusionError::Plan(format!(
+            "an anniversary window spans more than {MAX_YEARS} years"
+        )));
+    }
+    let part = |p: &str| cast(date_part(lit(p), date.clone()), DataType::Int64);
+    let md = part("month") * lit(100i64) + part("day");
+    let year = part("year");
+    let mut any: Option<Expr> = None;
+    for y in from.year()..=to.year() {
+        let start = from.max(NaiveDate::from_ymd_opt(y, 1, 1).expect("a valid date"));
+        let end = to.min(NaiveDate::from_ymd_opt(y, 12, 31).expect("a valid date"));
+        let key = |d: NaiveDate| (d.month() * 100 + d.day()) as i64;
+        let leap = NaiveDate::from_ymd_opt(y, 2, 29).is_some();
+        let in_year = if leap {
+            md.clone()
+        } else {
+            when(md.clone().eq(lit(229i64)), lit(301i64)).otherwise(md.clone())?
+        };
+        let holds = in_year
+            .between(lit(key(start)), lit(key(end)))
+            .and(year.clone().lt(lit(y as i64)));
+        any = Some(match any {
+            None => holds,
+            Some(a) => a.or(holds),
+        });
+    }
+    Ok(any.unwrap_or(lit(false)))
 }
 
 /// `(column, values)` when `p` is only `property = "v"` or `property in ("v", …)` on one string

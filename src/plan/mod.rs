@@ -4,6 +4,7 @@ pub mod assemble;
 pub mod derived;
 pub mod events;
 pub mod lower;
+pub mod patterns;
 pub mod predicates;
 pub mod sources;
 pub mod summary;

@@ -95,6 +95,7 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>>
         AggKind::First if days.is_none() => (Stat::First, None),
         AggKind::Last if days.is_none() => (Stat::Last, None),
         AggKind::First | AggKind::Last => return None,
+        AggKind::CountDistinct | AggKind::FirstValue | AggKind::LastValue => return None,
     };
     Some(vec![summary::column(&r.event, stat, property, days)])
 }

@@ -41,7 +41,58 @@ pub enum Pred {
 pub enum Operand {
     Name(Name),
     Agg(Agg),
-    Segment { name: String, span: Span },
+    Segment {
+        name: String,
+        span: Span,
+    },
+    /// `did(A then B within 1h then not C within 1d within 30d)`.
+    Sequence(Sequence),
+    /// `stopped(E for D1 within D2)` / `restarted(E within D1 after D2)`: sugar the checker
+    /// expands.
+    Lapse(Lapse),
+    /// `anniversary of custom.contractStart` (and `birthday`, which the checker resolves).
+    Anniversary(Name, Span),
+}
+
+/// One step of a sequence: `[not] Event [where P] [within gap]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqStep {
+    pub negated: bool,
+    pub event: Ident,
+    pub filter: Option<Box<Pred>>,
+    /// The longest time from the previous step to this one (none for the first step).
+    pub gap: Option<Literal>,
+}
+
+/// `[installation.]did(step then [not] step … [window])`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    pub installation_scope: bool,
+    pub steps: Vec<SeqStep>,
+    /// The window every positive step falls in.
+    pub window: Option<Window>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LapseKind {
+    /// Did it in the long window, not in the recent one.
+    Stopped,
+    /// Did it recently, not in the break before that, and before the break.
+    Restarted,
+}
+
+/// `stopped(E [where P] for RECENT within LONG)`, `restarted(E [where P] within RECENT after
+/// BREAK)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lapse {
+    pub installation_scope: bool,
+    pub kind: LapseKind,
+    pub event: Ident,
+    pub filter: Option<Box<Pred>>,
+    pub recent: Literal,
+    pub other: Literal,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +105,13 @@ pub enum AggFunc {
     Max,
     First,
     Last,
+    /// `count distinct(E.property)`.
+    CountDistinct,
 }
 
 impl AggFunc {
-    pub const ALL: [AggFunc; 8] = [
+    pub const ALL: [AggFunc; 9] = [
+        AggFunc::CountDistinct,
         AggFunc::Count,
         AggFunc::Did,
         AggFunc::Sum,
@@ -77,13 +131,14 @@ impl AggFunc {
             AggFunc::Max => "max",
             AggFunc::First => "first",
             AggFunc::Last => "last",
+            AggFunc::CountDistinct => "count distinct",
         }
     }
-    /// sum/avg/min/max read a property.
+    /// sum/avg/min/max/count distinct read a property.
     pub fn takes_property(self) -> bool {
         matches!(
             self,
-            AggFunc::Sum | AggFunc::Avg | AggFunc::Min | AggFunc::Max
+            AggFunc::Sum | AggFunc::Avg | AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct
         )
     }
 }
@@ -97,6 +152,8 @@ pub struct Agg {
     pub property: Option<Ident>,
     pub filter: Option<Box<Pred>>,
     pub window: Option<Window>,
+    /// `last(E).property`: the property of the first or last event.
+    pub of_event: Option<Ident>,
     pub span: Span,
 }
 
@@ -148,14 +205,51 @@ pub enum HasOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
     Cmp(CmpOp, Literal),
-    In { values: Vec<Literal>, negated: bool },
+    In {
+        values: Vec<Literal>,
+        negated: bool,
+    },
     Between(Literal, Literal),
-    IsSet { negated: bool },
+    IsSet {
+        negated: bool,
+    },
     Match(MatchOp, Literal),
     Has(HasOp, Vec<Literal>),
     Within(Literal),
+    /// `within next D`: from the as-of time on.
+    WithinNext(Literal),
     Before(Literal),
     After(Literal),
+    /// `op N per period in K of [the] last M periods`.
+    Regular(Regularity),
+}
+
+/// Calendar periods of a regularity test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodUnit {
+    Day,
+    Week,
+    Month,
+}
+
+impl PeriodUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            PeriodUnit::Day => "day",
+            PeriodUnit::Week => "week",
+            PeriodUnit::Month => "month",
+        }
+    }
+}
+
+/// `>= 3 per week in 4 of the last 6 weeks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regularity {
+    pub op: CmpOp,
+    pub times: Literal,
+    pub unit: PeriodUnit,
+    pub at_least: Literal,
+    pub of_last: Literal,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +283,7 @@ pub struct Segment {
 /// Reserved words (the server lists them for completion).
 pub const KEYWORDS: &[&str] = &[
     "and", "or", "not", "in", "between", "is", "where", "within", "since", "before", "after",
-    "true", "false", "has", "contains", "matches",
+    "true", "false", "has", "contains", "matches", "then",
 ];
 
 pub fn is_reserved(word: &str) -> bool {
@@ -317,8 +411,20 @@ impl fmt::Display for Test {
                 list(f, v)
             }
             Test::Within(v) => write!(f, "within {v}"),
+            Test::WithinNext(v) => write!(f, "within next {v}"),
             Test::Before(v) => write!(f, "before {v}"),
             Test::After(v) => write!(f, "after {v}"),
+            Test::Regular(r) => {
+                let unit = r.unit.name();
+                write!(
+                    f,
+                    "{} {} per {unit} in {} of the last {} {unit}s",
+                    r.op.symbol(),
+                    r.times,
+                    r.at_least,
+                    r.of_last
+                )
+            }
         }
     }
 }
@@ -348,7 +454,64 @@ impl fmt::Display for Agg {
         if let Some(w) = &self.window {
             write!(f, " {w}")?;
         }
+        f.write_str(")")?;
+        if let Some(p) = &self.of_event {
+            write!(f, ".{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Sequence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.installation_scope {
+            f.write_str("installation.")?;
+        }
+        f.write_str("did(")?;
+        for (i, s) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" then ")?;
+            }
+            if s.negated {
+                f.write_str("not ")?;
+            }
+            write!(f, "{}", s.event)?;
+            if let Some(p) = &s.filter {
+                write!(f, " where {p}")?;
+            }
+            if let Some(g) = &s.gap {
+                write!(f, " within {g}")?;
+            }
+        }
+        let last_gap = self.steps.last().is_some_and(|s| s.gap.is_some());
+        match &self.window {
+            // Right after a step, `within` would read as that step's gap; `since D ago` is the
+            // same window.
+            Some(Window::Within(d)) if !last_gap => write!(f, " since {d} ago")?,
+            Some(w) => write!(f, " {w}")?,
+            None => {}
+        }
         f.write_str(")")
+    }
+}
+
+impl fmt::Display for Lapse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.installation_scope {
+            f.write_str("installation.")?;
+        }
+        let word = match self.kind {
+            LapseKind::Stopped => "stopped",
+            LapseKind::Restarted => "restarted",
+        };
+        write!(f, "{word}({}", self.event)?;
+        if let Some(p) = &self.filter {
+            write!(f, " where {p}")?;
+        }
+        match self.kind {
+            LapseKind::Stopped => write!(f, " for {} within {})", self.recent, self.other),
+            LapseKind::Restarted => write!(f, " within {} after {})", self.recent, self.other),
+        }
     }
 }
 
@@ -358,6 +521,9 @@ impl fmt::Display for Operand {
             Operand::Name(n) => write!(f, "{n}"),
             Operand::Agg(a) => write!(f, "{a}"),
             Operand::Segment { name, .. } => write!(f, "segment({})", quote(name)),
+            Operand::Sequence(s) => write!(f, "{s}"),
+            Operand::Lapse(l) => write!(f, "{l}"),
+            Operand::Anniversary(n, _) => write!(f, "anniversary of {n}"),
         }
     }
 }
@@ -431,6 +597,9 @@ impl Operand {
             Operand::Name(n) => n.span,
             Operand::Agg(a) => a.span,
             Operand::Segment { span, .. } => *span,
+            Operand::Sequence(s) => s.span,
+            Operand::Lapse(l) => l.span,
+            Operand::Anniversary(_, span) => *span,
         }
     }
 }

@@ -419,9 +419,31 @@ impl<'a> P<'a> {
                 Some(rest) => (rest, true),
                 None => (t, false),
             };
+        for (word, kind) in [
+            ("stopped", LapseKind::Stopped),
+            ("restarted", LapseKind::Restarted),
+        ] {
+            if let Some(rest) = self.kw(scope_rest, word).and_then(|r| self.punct(r, "(")) {
+                return self.lapse(rest, kind, installation_scope, start);
+            }
+        }
         if let Some((rest, func)) = self.agg_func(scope_rest) {
-            let (rest, agg) = self.agg(rest, func, installation_scope, start)?;
-            return Ok((rest, Operand::Agg(agg)));
+            return self.agg(rest, func, installation_scope, start);
+        }
+        if let Some(rest) = self.kw(t, "anniversary").and_then(|r| self.kw(r, "of")) {
+            let (rest, name) = match self.operand(rest)? {
+                (rest, Operand::Name(n)) => (rest, n),
+                (_, other) => {
+                    return self.fail_hint(
+                        &self.src[other.span().start..],
+                        Code::BadName,
+                        "`anniversary of` takes a date attribute",
+                        "e.g. anniversary of custom.contractStart within next 30d",
+                    )
+                }
+            };
+            let span = Span::new(start, self.pos(rest));
+            return Ok((rest, Operand::Anniversary(name, span)));
         }
         let (mut rest, first) = self.ident(t)?;
         let mut parts = vec![first];
@@ -445,21 +467,30 @@ impl<'a> P<'a> {
 
     fn agg_func(&self, i: &'a str) -> Option<(&'a str, AggFunc)> {
         AggFunc::ALL.iter().find_map(|f| {
-            self.kw(i, f.name())
+            f.name()
+                .split(' ')
+                .try_fold(i, |r, word| self.kw(r, word))
                 .and_then(|r| self.punct(r, "("))
                 .map(|r| (r, *f))
         })
     }
 
-    /// `agg = func , "(" , ident , [ "." , ident ] , [ "where" , or_expr ] , [ window ] , ")" ;`
-    /// `func = "count" | "did" | "sum" | "avg" | "min" | "max" | "first" | "last" ;`
+    /// ```text
+    /// agg = func , "(" , ident , [ "." , ident ] , [ "where" , or_expr ] , [ window ] , ")" ,
+    ///       [ "." , ident ]                                  (* first(E).p, last(E).p *)
+    ///     | "did" , "(" , step , "then" , [ "not" ] , step , { "then" , [ "not" ] , step } ,
+    ///       [ window ] , ")" ;
+    /// step = ident , [ "where" , or_expr ] , [ "within" , duration ] ;
+    /// func = "count" | "count" , "distinct" | "did" | "sum" | "avg" | "min" | "max"
+    ///      | "first" | "last" ;
+    /// ```
     fn agg(
         &self,
         i: &'a str,
         func: AggFunc,
         installation_scope: bool,
         start: usize,
-    ) -> Res<'a, Agg> {
+    ) -> Res<'a, Operand> {
         let (mut rest, event) = match self.ident(i) {
             Err(nom::Err::Error(_)) => {
                 let t = self.ws(i);
@@ -498,8 +529,45 @@ impl<'a> P<'a> {
             filter = Some(Box::new(p));
             rest = r;
         }
+        let window_at = self.ws(rest);
         let (rest, window) = self.window(rest)?;
-        let Some(rest) = self.punct(rest, ")") else {
+        if let Some(after_then) = self.kw(rest, "then") {
+            let then_at = self.ws(rest);
+            if func != AggFunc::Did {
+                return self.fail_hint(
+                    then_at,
+                    Code::BadSequence,
+                    format!(
+                        "a sequence is a condition: it goes in did(…), not {}(…)",
+                        func.name()
+                    ),
+                    "e.g. did(AddToCart then Purchase within 1h)",
+                );
+            }
+            if property.is_some() {
+                return self.fail(
+                    then_at,
+                    Code::BadSequence,
+                    "a sequence's steps are events, not properties",
+                );
+            }
+            if window.is_some() {
+                return self.fail_hint(
+                    window_at,
+                    Code::BadSequence,
+                    "the first step of a sequence has no gap to bound",
+                    "a `within` after a later step bounds the time since the step before; the sequence's own window goes after the last step: did(A then B within 1h within 30d)",
+                );
+            }
+            let first = SeqStep {
+                negated: false,
+                event,
+                filter,
+                gap: None,
+            };
+            return self.sequence(after_then, first, installation_scope, start);
+        }
+        let Some(mut rest) = self.punct(rest, ")") else {
             let at = self.ws(rest);
             return self.fail_hint(
                 at,
@@ -508,17 +576,214 @@ impl<'a> P<'a> {
                 "inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`)",
             );
         };
+        let mut of_event = None;
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            if !matches!(func, AggFunc::First | AggFunc::Last) {
+                return self.fail_hint(
+                    rest,
+                    Code::BadName,
+                    format!("{}(…) has no properties", func.name()),
+                    "only the first or last event has: last(Purchase).category",
+                );
+            }
+            let (r, p) = match self.ident(after_dot) {
+                Err(nom::Err::Error(_)) => {
+                    return self.fail(
+                        after_dot,
+                        Code::BadName,
+                        "expected a property name after `.`",
+                    )
+                }
+                other => other?,
+            };
+            of_event = Some(p);
+            rest = r;
+        }
         Ok((
             rest,
-            Agg {
+            Operand::Agg(Agg {
                 installation_scope,
                 func,
                 event,
                 property,
                 filter,
                 window,
+                of_event,
                 span: Span::new(start, self.pos(rest)),
-            },
+            }),
+        ))
+    }
+
+    /// The steps of a sequence after its first `then`, its window and its `)`.
+    fn sequence(
+        &self,
+        mut rest: &'a str,
+        first: SeqStep,
+        installation_scope: bool,
+        start: usize,
+    ) -> Res<'a, Operand> {
+        let mut steps = vec![first];
+        loop {
+            let (negated, r) = match self.kw(rest, "not") {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            let (mut r, event) = match self.ident(r) {
+                Err(nom::Err::Error(_)) => {
+                    let t = self.ws(r);
+                    return self.fail(
+                        t,
+                        Code::BadName,
+                        format!("expected an event name after `then`, found {}", describe(t)),
+                    );
+                }
+                other => other?,
+            };
+            let mut filter = None;
+            if let Some(w) = self.kw(r, "where") {
+                self.enter(w)?;
+                let (w, p) = self.nested(|| self.required(w, "where", |s, i| s.or_expr(i)))?;
+                self.leave();
+                filter = Some(Box::new(p));
+                r = w;
+            }
+            let mut gap = None;
+            if let Some(w) = self.kw(r, "within") {
+                let (w, d) = self.value_after(w, "within")?;
+                gap = Some(d);
+                r = w;
+            }
+            steps.push(SeqStep {
+                negated,
+                event,
+                filter,
+                gap,
+            });
+            match self.kw(r, "then") {
+                Some(_) if negated => {
+                    return self.fail_hint(
+                        self.ws(r),
+                        Code::BadSequence,
+                        "`then not` can only be the last step of a sequence",
+                        "did(A then B then not C within 1d)",
+                    );
+                }
+                Some(next) => rest = next,
+                None => {
+                    rest = r;
+                    break;
+                }
+            }
+        }
+        let (rest, window) = self.window(rest)?;
+        let Some(rest) = self.punct(rest, ")") else {
+            let at = self.ws(rest);
+            return self.fail_hint(
+                at,
+                Code::Unclosed,
+                format!("expected `)` to close did(…), found {}", describe(at)),
+                "a sequence: did(A where … then B where … within 1h … [within 30d])",
+            );
+        };
+        Ok((
+            rest,
+            Operand::Sequence(Sequence {
+                installation_scope,
+                steps,
+                window,
+                span: Span::new(start, self.pos(rest)),
+            }),
+        ))
+    }
+
+    /// ```text
+    /// lapse = "stopped" , "(" , ident , [ "where" , or_expr ] , "for" , duration ,
+    ///         "within" , duration , ")"
+    ///       | "restarted" , "(" , ident , [ "where" , or_expr ] , "within" , duration ,
+    ///         "after" , duration , ")" ;
+    /// ```
+    fn lapse(
+        &self,
+        i: &'a str,
+        kind: LapseKind,
+        installation_scope: bool,
+        start: usize,
+    ) -> Res<'a, Operand> {
+        let name = match kind {
+            LapseKind::Stopped => "stopped",
+            LapseKind::Restarted => "restarted",
+        };
+        let (mut rest, event) = match self.ident(i) {
+            Err(nom::Err::Error(_)) => {
+                let t = self.ws(i);
+                return self.fail(
+                    t,
+                    Code::BadName,
+                    format!("expected an event name in {name}(…), found {}", describe(t)),
+                );
+            }
+            other => other?,
+        };
+        let mut filter = None;
+        if let Some(r) = self.kw(rest, "where") {
+            self.enter(r)?;
+            let (r, p) = self.nested(|| self.required(r, "where", |s, i| s.or_expr(i)))?;
+            self.leave();
+            filter = Some(Box::new(p));
+            rest = r;
+        }
+        let (first, second, hint) = match kind {
+            LapseKind::Stopped => (
+                "for",
+                "within",
+                "stopped(AppLaunch for 30d within 90d): did it in the last 90 days, not in the last 30",
+            ),
+            LapseKind::Restarted => (
+                "within",
+                "after",
+                "restarted(AppLaunch within 7d after 30d): did it in the last 7 days after a 30-day break, and before the break",
+            ),
+        };
+        let Some(r) = self.kw(rest, first) else {
+            let at = self.ws(rest);
+            return self.fail_hint(
+                at,
+                Code::IncompletePhrase,
+                format!("expected `{first}` in {name}(…), found {}", describe(at)),
+                hint,
+            );
+        };
+        let (r, recent) = self.value_after(r, first)?;
+        let Some(r) = self.kw(r, second) else {
+            let at = self.ws(r);
+            return self.fail_hint(
+                at,
+                Code::IncompletePhrase,
+                format!("expected `{second}` in {name}(…), found {}", describe(at)),
+                hint,
+            );
+        };
+        let (r, other) = self.value_after(r, second)?;
+        let Some(r) = self.punct(r, ")") else {
+            let at = self.ws(r);
+            return self.fail_hint(
+                at,
+                Code::Unclosed,
+                format!("expected `)` to close {name}(…), found {}", describe(at)),
+                hint,
+            );
+        };
+        Ok((
+            r,
+            Operand::Lapse(Lapse {
+                installation_scope,
+                kind,
+                event,
+                filter,
+                recent,
+                other,
+                span: Span::new(start, self.pos(r)),
+            }),
         ))
     }
 
@@ -619,6 +884,10 @@ impl<'a> P<'a> {
         ] {
             if let Some(r) = t.strip_prefix(sym) {
                 let (r, v) = self.value_after(r, sym)?;
+                if let Some(per) = self.kw(r, "per") {
+                    let (r, reg) = self.regularity(per, op, v)?;
+                    return Ok((r, Some(Test::Regular(reg))));
+                }
                 return Ok((r, Some(Test::Cmp(op, v))));
             }
         }
@@ -698,6 +967,10 @@ impl<'a> P<'a> {
             let (r, v) = self.value_after(r, "has")?;
             return Ok((r, Some(Test::Has(HasOp::Has, vec![v]))));
         }
+        if let Some(r) = self.kw(t, "within").and_then(|r| self.kw(r, "next")) {
+            let (r, v) = self.value_after(r, "within next")?;
+            return Ok((r, Some(Test::WithinNext(v))));
+        }
         for (word, make) in [
             ("within", Test::Within as fn(Literal) -> Test),
             ("before", Test::Before),
@@ -709,6 +982,111 @@ impl<'a> P<'a> {
             }
         }
         Ok((i, None))
+    }
+
+    /// A period word: `day`, `week`, `month`, or their plurals.
+    fn period_unit(&self, i: &'a str) -> Option<(&'a str, PeriodUnit)> {
+        [
+            ("days", PeriodUnit::Day),
+            ("day", PeriodUnit::Day),
+            ("weeks", PeriodUnit::Week),
+            ("week", PeriodUnit::Week),
+            ("months", PeriodUnit::Month),
+            ("month", PeriodUnit::Month),
+        ]
+        .into_iter()
+        .find_map(|(w, u)| self.kw(i, w).map(|r| (r, u)))
+    }
+
+    /// `regularity = cmp_op , number , "per" , unit , "in" , number , "of" , [ "the" ] , "last" ,
+    /// number , unit ;` (after `per`)
+    fn regularity(&self, i: &'a str, op: CmpOp, times: Literal) -> Res<'a, Regularity> {
+        const HINT: &str = "e.g. count(AppLaunch) >= 3 per week in 4 of the last 6 weeks";
+        let Some((r, unit)) = self.period_unit(i) else {
+            let at = self.ws(i);
+            return self.fail_hint(
+                at,
+                Code::BadRegularity,
+                format!(
+                    "expected `day`, `week` or `month` after `per`, found {}",
+                    describe(at)
+                ),
+                HINT,
+            );
+        };
+        let Some(r) = self.kw(r, "in") else {
+            let at = self.ws(r);
+            return self.fail_hint(
+                at,
+                Code::BadRegularity,
+                format!(
+                    "expected `in` (… in 4 of the last 6 {}s), found {}",
+                    unit.name(),
+                    describe(at)
+                ),
+                HINT,
+            );
+        };
+        let (r, at_least) = self.value_after(r, "in")?;
+        let Some(r) = self.kw(r, "of") else {
+            let at = self.ws(r);
+            return self.fail_hint(
+                at,
+                Code::BadRegularity,
+                format!("expected `of`, found {}", describe(at)),
+                HINT,
+            );
+        };
+        let r = self.kw(r, "the").unwrap_or(r);
+        let Some(r) = self.kw(r, "last") else {
+            let at = self.ws(r);
+            return self.fail_hint(
+                at,
+                Code::BadRegularity,
+                format!("expected `last`, found {}", describe(at)),
+                HINT,
+            );
+        };
+        // Digits alone: `6 weeks` would otherwise read as a spelled-out duration.
+        let t = self.ws(r);
+        let digits: &str = &t[..t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len())];
+        if digits.is_empty() {
+            return self.fail_hint(
+                t,
+                Code::BadRegularity,
+                format!(
+                    "expected how many periods after `last`, found {}",
+                    describe(t)
+                ),
+                HINT,
+            );
+        }
+        let r = &t[digits.len()..];
+        let of_last = Literal {
+            value: LitValue::Number(digits.parse().unwrap_or(f64::MAX), digits.to_string()),
+            span: Span::new(self.pos(t), self.pos(r)),
+        };
+        match self.period_unit(r) {
+            Some((r, u)) if u == unit => Ok((
+                r,
+                Regularity {
+                    op,
+                    times,
+                    unit,
+                    at_least,
+                    of_last,
+                },
+            )),
+            _ => {
+                let at = self.ws(r);
+                self.fail_hint(
+                    at,
+                    Code::BadRegularity,
+                    format!("expected `{}s` (the periods are counted in the unit of `per {}`), found {}", unit.name(), unit.name(), describe(at)),
+                    HINT,
+                )
+            }
+        }
     }
 
     /// ```text
