@@ -19,7 +19,7 @@ use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{
     avg, count, count_distinct, first_value, last_value, max, min, sum,
 };
-use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{cast, coalesce, col, lit};
 
 /// Whose events an aggregate reads: all of the person's installations, or one installation.
@@ -354,10 +354,15 @@ fn group_plan(g: &Group, sources: &TableSources) -> Result<LogicalPlan> {
                 vec![col(EVENT_TIME).sort(true, false), value().sort(true, true)],
             ),
         };
-        let agg = if shared {
-            agg
-        } else {
-            agg.filter(cond).build()?
+        let agg = match agg {
+            // Set on the aggregate itself: DataFusion's `.filter(…).build()` resets DISTINCT and
+            // ORDER BY, which made `count distinct` a plain count and `first(E).p` unordered
+            // whenever a group's aggregates had different windows (several points of a trend).
+            Expr::AggregateFunction(mut f) if !shared => {
+                f.params.filter = Some(Box::new(cond));
+                Expr::AggregateFunction(f)
+            }
+            agg => agg,
         };
         aggs.push(agg.alias(name));
     }

@@ -4,7 +4,9 @@
 use super::assemble::{assemble, assemble_each, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
-use super::patterns::{regularity_plan, sequence_plan, zero_holds, PlannedStep};
+use super::patterns::{
+    distinct_plan, edge_value_plan, regularity_plan, sequence_plan, zero_holds, PlannedStep,
+};
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
 use crate::base::exprs::{date_lit, ts_lit};
@@ -107,6 +109,30 @@ pub fn plan_segments(
         .iter()
         .map(|seg| l.segment(seg, opts))
         .collect::<Result<Vec<_>>>()?;
+    let output = l.output(opts)?;
+    assemble_each(sources, opts.target, l.needs, &l.aggs, predicates, output)
+}
+
+/// Plans one segment at several as-of times as a single query (a trend): the segment is lowered
+/// once per point into flag column `k` ([`super::segment_flag`]) for `points[k]`, and the event
+/// aggregates of every point are fused as the segments of a job are, so each event's history
+/// is read once, over the union of the points' windows, with a FILTER per point's window.
+/// Output columns are evaluated at `opts.as_of`.
+pub fn plan_points(
+    seg: &TypedSegment,
+    sources: &TableSources,
+    opts: &PlanOptions,
+    points: &[DateTime<Utc>],
+) -> Result<LogicalPlan> {
+    let mut l = Lowering::new(sources, opts);
+    let predicates = points
+        .iter()
+        .map(|at| {
+            l.as_of = at.timestamp_micros();
+            l.segment(seg, opts)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    l.as_of = opts.as_of.timestamp_micros();
     let output = l.output(opts)?;
     assemble_each(sources, opts.target, l.needs, &l.aggs, predicates, output)
 }
@@ -303,8 +329,48 @@ impl<'a> Lowering<'a> {
     }
 
     fn agg(&mut self, a: &EventAgg) -> Result<Expr> {
+        if let Some(e) = self.count_as_difference(a)? {
+            return Ok(e);
+        }
         let range = self.range_of(a);
         self.request(a, range)
+    }
+
+    /// A person-scoped count over `[as-of − x, as-of − y)` (what `restarted(…)` expands to) as
+    /// the count within x less the count within y, when the activity summary holds both.
+    fn count_as_difference(&mut self, a: &EventAgg) -> Result<Option<Expr>> {
+        let Window::Range(TimeBound::Ago(x), TimeBound::Ago(y)) = a.window else {
+            return Ok(None);
+        };
+        if a.kind != AggKind::Count || a.installation_scope || !self.summary_at_as_of() {
+            return Ok(None);
+        }
+        let within = |p: Period| {
+            let from = p.before(self.as_of);
+            if from <= crate::base::time::representable().0 {
+                Window::All
+            } else {
+                Window::Within(p)
+            }
+        };
+        let (outer, inner) = (within(x), within(y));
+        let held = |l: &Self, w: Window| {
+            let r = l.range_of(&EventAgg {
+                window: w,
+                ..a.clone()
+            });
+            super::summary::window_of(r.from, r.to, self.as_of).is_some()
+        };
+        if !held(self, outer) || !held(self, inner) {
+            return Ok(None);
+        }
+        let count = |w: Window| EventAgg {
+            window: w,
+            ..a.clone()
+        };
+        let hi = self.agg(&count(outer))?;
+        let lo = self.agg(&count(inner))?;
+        Ok(Some(hi - lo))
     }
 
     /// The events an aggregate reads: its window, up to the as-of time.
@@ -360,6 +426,43 @@ impl<'a> Lowering<'a> {
         } else {
             Scope::Person
         };
+        if let (
+            AggKind::CountDistinct | AggKind::FirstValue | AggKind::LastValue,
+            Some((column, ty)),
+        ) = (a.kind, &a.property)
+        {
+            let property = (column.as_str(), *ty);
+            let (plan, none) = match a.kind {
+                AggKind::CountDistinct => (
+                    distinct_plan(
+                        scope,
+                        &a.event,
+                        filter.as_ref(),
+                        property,
+                        &range,
+                        self.sources,
+                    )?,
+                    Some(lit(0i64)),
+                ),
+                kind => (
+                    edge_value_plan(
+                        scope,
+                        &a.event,
+                        filter.as_ref(),
+                        property,
+                        &range,
+                        kind == AggKind::LastValue,
+                        self.sources,
+                    )?,
+                    None,
+                ),
+            };
+            let v = self.aggs.request_pattern(scope, plan)?;
+            return Ok(match none {
+                Some(zero) => coalesce(vec![v, zero]),
+                None => v,
+            });
+        }
         Ok(self.aggs.request(AggRequest {
             scope,
             event: a.event.clone(),

@@ -2,28 +2,20 @@
 //! is a plan of one row per key (person or installation) with a value column, joined to the
 //! pairs like an aggregate group.
 //!
-//! A sequence reads the events of its steps in one union, each row flagged with the steps it
-//! matches, and walks the steps with window functions over each key's events in time order:
-//! step k holds at an event of step k that has an event holding step k−1 strictly before it and
-//! within the gap. The latest such earlier event is the best one (gaps only bound how long ago
-//! it was), so `max(time of rows holding k−1) over (earlier rows)` decides each step, and `then
-//! not` asks for the next event of its step: `min(time) over (later rows)`.
+//! A sequence is a chain of semi joins on the key, one a step (see [`sequence_plan`]): no sort
+//! and no window over each key's events, which measured 3–8× slower (benches/HISTORY.md,
+//! "sequences as joins").
 
-use super::events::{range_condition, scan_condition, Scope, TimeRange, PATTERN_VALUE};
+use super::events::{scan_condition, Scope, TimeRange, PATTERN_VALUE};
 use super::sources::TableSources;
-use crate::catalog::{EVENT_TIME, INSTALLATION_ID};
+use crate::catalog::{ValueType, EVENT_TIME, INSTALLATION_ID};
 use crate::store::event_table;
 use crate::syntax::ast::CmpOp;
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
+use datafusion::common::{Column, JoinType};
 use datafusion::error::Result;
-use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
-use datafusion::logical_expr::expr::WindowFunction;
-use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, WindowFrame, WindowFrameBound,
-    WindowFrameUnits,
-};
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{cast, coalesce, col, lit, when};
 
 /// A sequence step, lowered: its event and its condition over the event's columns.
@@ -34,19 +26,41 @@ pub struct PlannedStep {
     pub gap: Option<i64>,
 }
 
-/// The time column of a sequence's rows: event_time as microseconds.
+/// The time column of a step's rows: event_time as microseconds.
 const T: &str = "t";
 
-fn flag(k: usize) -> String {
-    format!("m{k}")
-}
-
-fn reached(k: usize) -> String {
-    format!("r{k}")
+/// The rows `(key, t)` of one step: its event's rows in `range` matching its filter.
+fn step_rows(
+    scope: Scope,
+    step: &PlannedStep,
+    range: &TimeRange,
+    sources: &TableSources,
+) -> Result<LogicalPlanBuilder> {
+    let mut filter = scan_condition(range, sources);
+    if let Some(f) = &step.filter {
+        filter = filter.and(f.clone());
+    }
+    if scope == Scope::Installation {
+        filter = filter.and(col(INSTALLATION_ID).is_not_null());
+    }
+    let table = event_table(&step.event);
+    LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
+        .filter(filter)?
+        .project(vec![
+            col(scope.key()),
+            cast(col(EVENT_TIME), DataType::Int64).alias(T),
+        ])
 }
 
 /// `[installation.]did(steps… [then not absent])` over `window` (the positive steps) up to
 /// `as_of`: one row per key where the sequence happened, with `v` true.
+///
+/// The events reaching step k are step k's events with an event reaching step k−1 strictly
+/// before them and within the gap: a semi join on the key whose filter compares the times.
+/// Without a gap only the earliest event reaching step k−1 matters, so that side is first
+/// reduced to one row per key. `then not Z within h` keeps the events reaching the last step
+/// whose h has passed and that no Z follows within h (an anti join); without h, that no Z
+/// follows at all (against the latest Z per key).
 pub fn sequence_plan(
     scope: Scope,
     steps: &[PlannedStep],
@@ -56,152 +70,73 @@ pub fn sequence_plan(
     sources: &TableSources,
 ) -> Result<LogicalPlan> {
     let key = scope.key();
-    let all: Vec<(&PlannedStep, TimeRange)> = steps
-        .iter()
-        .map(|s| (s, window))
-        .chain(absent.map(|a| {
-            // The absent step is looked for after the last step, wherever that fell.
-            (
-                a,
-                TimeRange {
-                    from: window.from,
-                    to: as_of,
-                },
-            )
-        }))
-        .collect();
-    // One scan per event table, each row flagged with the steps it matches.
-    let mut events: Vec<&str> = all.iter().map(|(s, _)| s.event.as_str()).collect();
-    events.dedup();
-    events.sort();
-    events.dedup();
-    let mut union: Option<LogicalPlanBuilder> = None;
-    for event in events {
-        let mine: Vec<usize> = (0..all.len())
-            .filter(|&k| all[k].0.event == event)
-            .collect();
-        let conditions: Vec<Expr> = all
-            .iter()
-            .map(|(s, range)| {
-                let c = range_condition(range, sources);
-                match &s.filter {
-                    Some(f) => c.and(f.clone()),
-                    None => c,
-                }
-            })
-            .collect();
-        let scan_range = TimeRange {
-            from: mine
-                .iter()
-                .map(|&k| all[k].1.from)
-                .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f))),
-            to: mine.iter().map(|&k| all[k].1.to).max().unwrap_or(as_of),
-        };
-        let mut filter = scan_condition(&scan_range, sources).and(
-            mine.iter()
-                .map(|&k| conditions[k].clone())
-                .reduce(Expr::or)
-                .expect("an event of the sequence has a step"),
-        );
-        if scope == Scope::Installation {
-            filter = filter.and(col(INSTALLATION_ID).is_not_null());
-        }
-        let mut columns = vec![col(key), cast(col(EVENT_TIME), DataType::Int64).alias(T)];
-        for (k, c) in conditions.iter().enumerate() {
-            let m = if mine.contains(&k) {
-                when(c.clone(), lit(true)).otherwise(lit(false))?
-            } else {
-                lit(false)
-            };
-            columns.push(m.alias(flag(k)));
-        }
-        let table = event_table(event);
-        let plan = LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
-            .filter(filter)?
-            .project(columns)?
-            .build()?;
-        union = Some(match union {
-            None => LogicalPlanBuilder::from(plan),
-            Some(u) => u.union(plan)?,
-        });
-    }
-    let mut plan = union.expect("a sequence has steps");
-    let n = steps.len();
-    // The columns the steps after step k still need.
-    let passed = |k: usize| -> Vec<Expr> {
-        let mut keep = vec![col(key), col(T)];
-        keep.extend((k + 1..all.len()).map(|j| col(flag(j))));
-        keep
+    let side = |alias: &str, plan: LogicalPlanBuilder| plan.alias(alias);
+    let both = |a: &str, b: &str| {
+        (
+            vec![Column::new(Some(a), key)],
+            vec![Column::new(Some(b), key)],
+        )
     };
-    // Step 1 holds at its own events.
-    let mut first = passed(0);
-    first.push(col(flag(0)).alias(reached(0)));
-    plan = plan.project(first)?;
-    for k in 1..n {
-        let previous = when(col(reached(k - 1)), col(T)).end()?;
-        let before = over(max_udaf(), previous, key, frame_before())?.alias("p");
-        plan = plan.window(vec![before])?;
-        let mut holds = col(flag(k)).and(col("p").is_not_null());
-        if let Some(gap) = steps[k].gap {
-            holds = holds.and((col(T) - col("p")).lt_eq(lit(gap)));
-        }
-        let mut next = passed(k);
-        next.push(
-            when(holds, lit(true))
-                .otherwise(lit(false))?
-                .alias(reached(k)),
-        );
-        plan = plan.project(next)?;
-    }
-    let mut last = col(reached(n - 1));
-    if let Some(a) = absent {
-        let later = when(col(flag(n)), col(T)).end()?;
-        let after = over(min_udaf(), later, key, frame_after())?.alias("q");
-        plan = plan.window(vec![after])?;
-        last = match a.gap {
-            Some(gap) => last
-                .and((col(T) + lit(gap)).lt_eq(lit(as_of)))
-                .and(col("q").is_null().or(col("q").gt(col(T) + lit(gap)))),
-            None => last.and(col("q").is_null()),
+    let t_of = |alias: &str| Expr::Column(Column::new(Some(alias), T));
+    let mut reached = step_rows(scope, &steps[0], &window, sources)?;
+    for step in &steps[1..] {
+        let rows = side("cur", step_rows(scope, step, &window, sources)?)?;
+        let (previous, condition) = match step.gap {
+            Some(gap) => (
+                reached,
+                t_of("prev")
+                    .lt(t_of("cur"))
+                    .and((t_of("cur") - t_of("prev")).lt_eq(lit(gap))),
+            ),
+            None => (
+                reached.aggregate(vec![col(key)], vec![min(col(T)).alias(T)])?,
+                t_of("prev").lt(t_of("cur")),
+            ),
         };
+        reached = rows
+            .join(
+                side("prev", previous)?.build()?,
+                JoinType::LeftSemi,
+                both("cur", "prev"),
+                Some(condition),
+            )?
+            .project(vec![
+                Expr::Column(Column::new(Some("cur"), key)),
+                t_of("cur"),
+            ])?;
     }
-    plan.filter(last)?
+    if let Some(z) = absent {
+        let after = TimeRange {
+            from: window.from,
+            to: as_of,
+        };
+        let zs = step_rows(scope, z, &after, sources)?;
+        let (zs, condition) = match z.gap {
+            Some(gap) => {
+                reached = reached.filter((col(T) + lit(gap)).lt_eq(lit(as_of)))?;
+                (
+                    zs,
+                    t_of("z")
+                        .gt(t_of("last"))
+                        .and(t_of("z").lt_eq(t_of("last") + lit(gap))),
+                )
+            }
+            None => (
+                zs.aggregate(vec![col(key)], vec![max(col(T)).alias(T)])?,
+                t_of("z").gt(t_of("last")),
+            ),
+        };
+        reached = side("last", reached)?.join(
+            side("z", zs)?.build()?,
+            JoinType::LeftAnti,
+            both("last", "z"),
+            Some(condition),
+        )?;
+    }
+    reached
         .aggregate(vec![col(key)], Vec::<Expr>::new())?
         .project(vec![col(key), lit(true).alias(PATTERN_VALUE)])?
         .build()
-}
-
-/// `agg(arg) over (partition by key order by t frame)`.
-fn over(
-    udaf: std::sync::Arc<datafusion::logical_expr::AggregateUDF>,
-    arg: Expr,
-    key: &str,
-    frame: WindowFrame,
-) -> Result<Expr> {
-    Expr::from(WindowFunction::new(udaf, vec![arg]))
-        .partition_by(vec![col(key)])
-        .order_by(vec![col(T).sort(true, false)])
-        .window_frame(frame)
-        .build()
-}
-
-/// The rows strictly earlier in time (`range between unbounded preceding and 1 preceding`):
-/// events at the same instant do not precede each other.
-fn frame_before() -> WindowFrame {
-    WindowFrame::new_bounds(
-        WindowFrameUnits::Range,
-        WindowFrameBound::Preceding(ScalarValue::Int64(None)),
-        WindowFrameBound::Preceding(ScalarValue::Int64(Some(1))),
-    )
-}
-
-/// The rows strictly later in time.
-fn frame_after() -> WindowFrame {
-    WindowFrame::new_bounds(
-        WindowFrameUnits::Range,
-        WindowFrameBound::Following(ScalarValue::Int64(Some(1))),
-        WindowFrameBound::Following(ScalarValue::Int64(None)),
-    )
 }
 
 /// The periods of a regularity test: `bounds[k]` is the start of period k+1 (counted back from
@@ -292,4 +227,100 @@ pub fn zero_holds(op: CmpOp, times: f64) -> bool {
         CmpOp::Gt => 0.0 > times,
         CmpOp::Ge => 0.0 >= times,
     }
+}
+
+/// The rows of `event` in `range` matching `filter` (in `scope`).
+fn matching_rows(
+    scope: Scope,
+    event: &str,
+    filter: Option<&Expr>,
+    range: &TimeRange,
+    sources: &TableSources,
+) -> Result<LogicalPlanBuilder> {
+    let mut condition = scan_condition(range, sources);
+    if let Some(f) = filter {
+        condition = condition.and(f.clone());
+    }
+    if scope == Scope::Installation {
+        condition = condition.and(col(INSTALLATION_ID).is_not_null());
+    }
+    let table = event_table(event);
+    LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?.filter(condition)
+}
+
+/// A property read as a value to aggregate: strings as plain text (dictionary-encoded columns
+/// have no fast grouped min/max).
+fn value_of(property: &str, ty: ValueType) -> Expr {
+    match ty {
+        ValueType::String => cast(col(property), DataType::Utf8),
+        _ => col(property),
+    }
+}
+
+/// `count distinct(E.p …)`: the distinct (key, value) pairs first, then a count per key, the
+/// shape DataFusion gives a single distinct aggregate (its general distinct accumulator over a
+/// dictionary column measured 10× slower).
+pub fn distinct_plan(
+    scope: Scope,
+    event: &str,
+    filter: Option<&Expr>,
+    (property, ty): (&str, ValueType),
+    range: &TimeRange,
+    sources: &TableSources,
+) -> Result<LogicalPlan> {
+    let key = scope.key();
+    matching_rows(scope, event, filter, range, sources)?
+        .filter(col(property).is_not_null())?
+        .project(vec![col(key), value_of(property, ty).alias("x")])?
+        .aggregate(vec![col(key), col("x")], Vec::<Expr>::new())?
+        .aggregate(vec![col(key)], vec![count(lit(1)).alias(PATTERN_VALUE)])?
+        .build()
+}
+
+/// `first(E …).p` / `last(E …).p`: the first / last time per key, then the events at that time,
+/// of which a set value wins and among set values the smallest (first) / largest (last). Two
+/// plain aggregates and a join instead of `first_value` / `last_value`, which DataFusion 55
+/// computes row by row on dictionary columns (benches/HISTORY.md, "first and last values").
+pub fn edge_value_plan(
+    scope: Scope,
+    event: &str,
+    filter: Option<&Expr>,
+    (property, ty): (&str, ValueType),
+    range: &TimeRange,
+    last: bool,
+    sources: &TableSources,
+) -> Result<LogicalPlan> {
+    let key = scope.key();
+    let pick = |e: Expr| if last { max(e) } else { min(e) };
+    let times = matching_rows(scope, event, filter, range, sources)?
+        .aggregate(vec![col(key)], vec![pick(col(EVENT_TIME)).alias("edge")])?
+        .alias("edge")?
+        .build()?;
+    matching_rows(scope, event, filter, range, sources)?
+        .project(vec![
+            col(key),
+            col(EVENT_TIME),
+            value_of(property, ty).alias("x"),
+        ])?
+        .alias("e")?
+        .join(
+            times,
+            JoinType::Inner,
+            (
+                vec![
+                    Column::new(Some("e"), key),
+                    Column::new(Some("e"), EVENT_TIME),
+                ],
+                vec![
+                    Column::new(Some("edge"), key),
+                    Column::new(Some("edge"), "edge"),
+                ],
+            ),
+            None,
+        )?
+        .aggregate(
+            vec![Expr::Column(Column::new(Some("e"), key))],
+            vec![pick(col("x")).alias(PATTERN_VALUE)],
+        )?
+        .build()
 }

@@ -54,6 +54,17 @@ struct P<'a> {
     depth: Cell<usize>,
 }
 
+/// The keyword of an event function a word at the start of `at` is a typo of (`than` → `then`).
+fn misspelled_keyword(at: &str) -> Option<&'static str> {
+    let word: String = at.chars().take_while(|c| is_ident_char(*c)).collect();
+    if word.len() < 3 {
+        return None;
+    }
+    let words = ["then", "where", "within", "since", "between"];
+    let found = crate::catalog::names::suggest(&word, words)?;
+    words.into_iter().find(|w| *w == found)
+}
+
 fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -569,11 +580,19 @@ impl<'a> P<'a> {
         }
         let Some(mut rest) = self.punct(rest, ")") else {
             let at = self.ws(rest);
+            let hint = match misspelled_keyword(at) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => "inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`); a sequence: did(A then B within 1h)".into(),
+            };
             return self.fail_hint(
                 at,
                 Code::Unclosed,
-                format!("expected `)` to close {}(…), found {}", func.name(), describe(at)),
-                "inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`)",
+                format!(
+                    "expected `)` to close {}(…), found {}",
+                    func.name(),
+                    describe(at)
+                ),
+                hint,
             );
         };
         let mut of_event = None;
@@ -678,11 +697,15 @@ impl<'a> P<'a> {
         let (rest, window) = self.window(rest)?;
         let Some(rest) = self.punct(rest, ")") else {
             let at = self.ws(rest);
+            let hint = match misspelled_keyword(at) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => "a sequence: did(A where … then B where … within 1h … [within 30d])".into(),
+            };
             return self.fail_hint(
                 at,
                 Code::Unclosed,
                 format!("expected `)` to close did(…), found {}", describe(at)),
-                "a sequence: did(A where … then B where … within 1h … [within 30d])",
+                hint,
             );
         };
         Ok((
