@@ -61,6 +61,13 @@ pub struct Period {
 }
 
 impl Period {
+    /// Longer than any history: the instant this long before any time is the first
+    /// representable one.
+    pub const EVER: Period = Period {
+        months: u32::MAX,
+        micros: 0,
+    };
+
     /// An exact length.
     pub fn exact(micros: i64) -> Period {
         Period { months: 0, micros }

@@ -256,10 +256,7 @@ impl<'a> Checker<'a> {
                         gap_start,
                         TimeBound::Ago(recent),
                     )))),
-                    agg(Window::Range(
-                        TimeBound::Ago(Period::exact(i64::MAX / 2)),
-                        gap_start,
-                    )),
+                    agg(Window::Range(TimeBound::Ago(Period::EVER), gap_start)),
                 ])
             }
         };

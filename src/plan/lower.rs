@@ -125,13 +125,18 @@ pub fn plan_points(
     points: &[DateTime<Utc>],
 ) -> Result<LogicalPlan> {
     let mut l = Lowering::new(sources, opts);
-    let predicates = points
-        .iter()
+    let as_ofs: Vec<i64> = points.iter().map(|p| p.timestamp_micros()).collect();
+    let predicates = (0..points.len())
         .map(|at| {
-            l.as_of = at.timestamp_micros();
+            l.as_of = as_ofs[at];
+            l.trend = Some(TrendPoints {
+                as_ofs: as_ofs.clone(),
+                at,
+            });
             l.segment(seg, opts)
         })
         .collect::<Result<Vec<_>>>()?;
+    l.trend = None;
     l.as_of = opts.as_of.timestamp_micros();
     let output = l.output(opts)?;
     assemble_each(sources, opts.target, l.needs, &l.aggs, predicates, output)
@@ -142,6 +147,15 @@ struct Lowering<'a> {
     as_of: i64,
     needs: Needs,
     aggs: EventAggregates,
+    /// While lowering a trend ([`plan_points`]): every point, and the one `as_of` is.
+    trend: Option<TrendPoints>,
+}
+
+/// The as-of times of a trend's points, and the index of the one being lowered.
+#[derive(Debug, Clone)]
+struct TrendPoints {
+    as_ofs: Vec<i64>,
+    at: usize,
 }
 
 /// Whole years from `birth` (a Date32 column) to `as_of`, null without a birth date: the year
@@ -177,6 +191,7 @@ impl<'a> Lowering<'a> {
             as_of: opts.as_of.timestamp_micros(),
             needs: Needs::default(),
             aggs: EventAggregates::default(),
+            trend: None,
         }
     }
 
@@ -745,6 +760,11 @@ impl<'a> Lowering<'a> {
     }
 }
 
+/// Regularity tests over at most this many periods count each period in the event's grouped
+/// scan; longer ones group by period first (one aggregate a period would grow the scan's
+/// state with M).
+const FUSED_PERIODS: u32 = 32;
+
 impl Lowering<'_> {
     fn scope(installation: bool) -> Scope {
         if installation {
@@ -755,6 +775,9 @@ impl Lowering<'_> {
     }
 
     fn sequence(&mut self, seq: &Sequence) -> Result<Expr> {
+        if self.trend.is_some() {
+            return self.sequence_at_points(seq);
+        }
         let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
             Ok(PlannedStep {
                 event: s.event.clone(),
@@ -806,6 +829,40 @@ impl Lowering<'_> {
         let bounds: Vec<i64> = (0..=r.of_last)
             .map(|k| r.period.times(k).before(self.as_of))
             .collect();
+        if r.of_last <= FUSED_PERIODS {
+            // One count a period, fused with the event's other aggregates in its grouped scan
+            // (and pruned on the partition column when the periods start at midnights).
+            let count = EventAgg {
+                installation_scope: r.installation_scope,
+                event: r.event.clone(),
+                kind: AggKind::Count,
+                property: None,
+                filter: r.filter.clone(),
+                window: Window::All,
+            };
+            let mut held: Option<Expr> = None;
+            for k in 1..bounds.len() {
+                let n = self.request(
+                    &count,
+                    TimeRange {
+                        from: Some(bounds[k]),
+                        to: bounds[k - 1],
+                    },
+                )?;
+                let times = if r.times.fract() == 0.0 {
+                    lit(r.times as i64)
+                } else {
+                    lit(r.times)
+                };
+                let one = datafusion::prelude::when(cmp(n, r.op, times), lit(1i64))
+                    .otherwise(lit(0i64))?;
+                held = Some(match held {
+                    None => one,
+                    Some(h) => h + one,
+                });
+            }
+            return Ok(held.unwrap_or(lit(0i64)).gt_eq(lit(r.at_least as i64)));
+        }
         let exact = (r.period.months == 0).then_some(r.period.micros);
         let scope = Self::scope(r.installation_scope);
         let plan = regularity_plan(
@@ -896,4 +953,258 @@ fn string_values(p: &TPred) -> Option<(String, Vec<String>)> {
         )),
         _ => None,
     }
+}
+
+impl Lowering<'_> {
+    /// A sequence at one point of a trend: one plan answers it at every point (one scan of the
+    /// steps' events over the union of the points' windows, see [`sequence_points_plan`]), read
+    /// at this point's column. Every point lowers to the same plan, which is joined once.
+    fn sequence_at_points(&mut self, seq: &Sequence) -> Result<Expr> {
+        let trend = self
+            .trend
+            .take()
+            .ok_or_else(|| DataFusionError::Internal("a sequence outside a trend".into()))?;
+        let planned = self.sequence_points(seq, &trend);
+        let at = trend.at;
+        self.as_of = trend.as_ofs[at];
+        self.trend = Some(trend);
+        let v = match planned? {
+            Expr::Column(c) => {
+                Expr::Column(datafusion::common::Column::new(c.relation, point_value(at)))
+            }
+            other => other,
+        };
+        Ok(coalesce(vec![v, lit(false)]))
+    }
+
+    fn sequence_points(&mut self, seq: &Sequence, trend: &TrendPoints) -> Result<Expr> {
+        let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
+            Ok(PlannedStep {
+                event: s.event.clone(),
+                filter: match &s.filter {
+                    Some(p) => Some(l.pred(p, Some(&s.event))?),
+                    None => None,
+                },
+                gap: s.gap,
+            })
+        };
+        let steps = seq
+            .steps
+            .iter()
+            .map(|s| lower(s, self))
+            .collect::<Result<Vec<_>>>()?;
+        let absent = match &seq.absent {
+            Some(a) => Some(lower(a, self)?),
+            None => None,
+        };
+        let windows = trend
+            .as_ofs
+            .iter()
+            .map(|&as_of| {
+                self.as_of = as_of;
+                self.range_of(&EventAgg {
+                    installation_scope: seq.installation_scope,
+                    event: String::new(),
+                    kind: AggKind::Count,
+                    property: None,
+                    filter: None,
+                    window: seq.window,
+                })
+            })
+            .collect::<Vec<_>>();
+        let scope = Self::scope(seq.installation_scope);
+        let plan = sequence_points_plan(
+            scope,
+            &steps,
+            absent.as_ref(),
+            &windows,
+            &trend.as_ofs,
+            self.sources,
+        )?;
+        self.aggs.request_pattern(scope, plan)
+    }
+}
+
+/// The value column of point `k` in [`sequence_points_plan`].
+fn point_value(k: usize) -> String {
+    format!("v{k}")
+}
+
+/// A sequence at several as-of points at once: one row per key with a boolean column
+/// [`point_value`] per point, true where the sequence happened by that point. The rows of the
+/// steps' events over the union of the points' windows are walked once in time order per key,
+/// carrying for each event of step k the latest start (time of the step-1 event) of a chain of
+/// steps 1…k ending at it: the latest start over the step k−1 events strictly before it and
+/// within its gap (a window `max` over a range frame). A chain ending at an event of the last
+/// step lies in point j's window `[from_j, to_j)` exactly when that event is before `to_j` and
+/// its latest start is at or after `from_j`; `then not` looks for the absent step's next event
+/// after it (a window `min`), as the one-point plan does, up to the point's as-of time.
+fn sequence_points_plan(
+    scope: Scope,
+    steps: &[PlannedStep],
+    absent: Option<&PlannedStep>,
+    windows: &[TimeRange],
+    as_ofs: &[i64],
+    sources: &TableSources,
+) -> Result<LogicalPlan> {
+    use super::events::{range_condition, scan_condition};
+    use crate::catalog::{EVENT_TIME, INSTALLATION_ID};
+    use crate::store::event_table;
+    use datafusion::common::ScalarValue;
+    use datafusion::functions_aggregate::expr_fn::bool_or;
+    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
+    use datafusion::logical_expr::expr::WindowFunction;
+    use datafusion::logical_expr::{
+        ExprFunctionExt, LogicalPlanBuilder, WindowFrame, WindowFrameBound, WindowFrameUnits,
+    };
+    use datafusion::prelude::when;
+    const T: &str = "t";
+    let key = scope.key();
+    let flag = |k: usize| format!("m{k}");
+    let start = |k: usize| format!("s{k}");
+    let earliest = windows
+        .iter()
+        .map(|w| w.from)
+        .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f)));
+    let positive = TimeRange {
+        from: earliest,
+        to: windows.iter().map(|w| w.to).max().unwrap_or(i64::MIN),
+    };
+    let after = TimeRange {
+        from: earliest,
+        to: as_ofs.iter().copied().max().unwrap_or(i64::MIN),
+    };
+    let all: Vec<(&PlannedStep, TimeRange)> = steps
+        .iter()
+        .map(|s| (s, positive))
+        .chain(absent.map(|a| (a, after)))
+        .collect();
+    let conditions: Vec<Expr> = all
+        .iter()
+        .map(|(s, range)| {
+            let c = range_condition(range, sources);
+            match &s.filter {
+                Some(f) => c.and(f.clone()),
+                None => c,
+            }
+        })
+        .collect();
+    let mut events: Vec<&str> = all.iter().map(|(s, _)| s.event.as_str()).collect();
+    events.sort();
+    events.dedup();
+    let mut union: Option<LogicalPlanBuilder> = None;
+    for event in events {
+        let mine: Vec<usize> = (0..all.len())
+            .filter(|&k| all[k].0.event == event)
+            .collect();
+        let range = TimeRange {
+            from: mine
+                .iter()
+                .map(|&k| all[k].1.from)
+                .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f))),
+            to: mine.iter().map(|&k| all[k].1.to).max().unwrap_or(i64::MIN),
+        };
+        let mut filter = scan_condition(&range, sources).and(
+            mine.iter()
+                .map(|&k| conditions[k].clone())
+                .reduce(Expr::or)
+                .unwrap_or(lit(false)),
+        );
+        if scope == Scope::Installation {
+            filter = filter.and(col(INSTALLATION_ID).is_not_null());
+        }
+        let mut columns = vec![col(key), cast(col(EVENT_TIME), DataType::Int64).alias(T)];
+        for (k, c) in conditions.iter().enumerate() {
+            let m = if mine.contains(&k) {
+                when(c.clone(), lit(true)).otherwise(lit(false))?
+            } else {
+                lit(false)
+            };
+            columns.push(m.alias(flag(k)));
+        }
+        let table = event_table(event);
+        let plan = LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
+            .filter(filter)?
+            .project(columns)?
+            .build()?;
+        union = Some(match union {
+            None => LogicalPlanBuilder::from(plan),
+            Some(u) => u.union(plan)?,
+        });
+    }
+    let mut plan =
+        union.ok_or_else(|| DataFusionError::Internal("a sequence without steps".into()))?;
+    let over = |udaf, arg: Expr, frame: WindowFrame| -> Result<Expr> {
+        Expr::from(WindowFunction::new(udaf, vec![arg]))
+            .partition_by(vec![col(key)])
+            .order_by(vec![col(T).sort(true, false)])
+            .window_frame(frame)
+            .build()
+    };
+    let range_frame = |start: WindowFrameBound, end: WindowFrameBound| {
+        WindowFrame::new_bounds(WindowFrameUnits::Range, start, end)
+    };
+    let n = steps.len();
+    // The columns later steps still need, after step k.
+    let passed = |k: usize| -> Vec<Expr> {
+        let mut keep = vec![col(key), col(T)];
+        keep.extend((k + 1..all.len()).map(|j| col(flag(j))));
+        keep
+    };
+    let mut first = passed(0);
+    first.push(when(col(flag(0)), col(T)).end()?.alias(start(0)));
+    plan = plan.project(first)?;
+    for (k, step) in steps.iter().enumerate().skip(1) {
+        // Strictly earlier events, at most the gap before.
+        let reach = match step.gap {
+            Some(gap) => WindowFrameBound::Preceding(ScalarValue::Int64(Some(gap))),
+            None => WindowFrameBound::Preceding(ScalarValue::Int64(None)),
+        };
+        let frame = range_frame(
+            reach,
+            WindowFrameBound::Preceding(ScalarValue::Int64(Some(1))),
+        );
+        plan = plan.window(vec![over(max_udaf(), col(start(k - 1)), frame)?.alias("p")])?;
+        let mut next = passed(k);
+        next.push(when(col(flag(k)), col("p")).end()?.alias(start(k)));
+        plan = plan.project(next)?;
+    }
+    if absent.is_some() {
+        let later = when(col(flag(n)), col(T)).end()?;
+        let frame = range_frame(
+            WindowFrameBound::Following(ScalarValue::Int64(Some(1))),
+            WindowFrameBound::Following(ScalarValue::Int64(None)),
+        );
+        plan = plan.window(vec![over(min_udaf(), later, frame)?.alias("q")])?;
+    }
+    let last = col(start(n - 1));
+    let values = windows
+        .iter()
+        .zip(as_ofs)
+        .enumerate()
+        .map(|(j, (w, &as_of))| {
+            let mut holds = col(T).lt(lit(w.to));
+            if let Some(from) = w.from {
+                holds = holds.and(last.clone().gt_eq(lit(from)));
+            }
+            if let Some(a) = absent {
+                // The absent step's next event, as the point sees it: none at or after its
+                // as-of time.
+                let unseen = col("q").is_null().or(col("q").gt_eq(lit(as_of)));
+                holds = holds.and(match a.gap {
+                    Some(gap) => (col(T) + lit(gap))
+                        .lt_eq(lit(as_of))
+                        .and(unseen.or(col("q").gt(col(T) + lit(gap)))),
+                    None => unseen,
+                });
+            }
+            if w.from.is_some_and(|from| from >= w.to) {
+                holds = lit(false);
+            }
+            bool_or(holds).alias(point_value(j))
+        })
+        .collect::<Vec<_>>();
+    plan.filter(last.is_not_null())?
+        .aggregate(vec![col(key)], values)?
+        .build()
 }
