@@ -775,8 +775,8 @@ impl Lowering<'_> {
     }
 
     fn sequence(&mut self, seq: &Sequence) -> Result<Expr> {
-        if self.trend.is_some() {
-            return self.sequence_at_points(seq);
+        if let Some(v) = self.sequence_at_points(seq)? {
+            return Ok(v);
         }
         let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
             Ok(PlannedStep {
@@ -891,7 +891,6 @@ impl Lowering<'_> {
 fn anniversary_between(date: Expr, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Expr> {
     use chrono::{Datelike, NaiveDate};
     use datafusion::functions::datetime::expr_fn::date_part;
-    use datafusion::prelude::when;
     const MAX_YEARS: i32 = 400;
     if to < from {
         return Ok(lit(false));
@@ -910,14 +909,14 @@ fn anniversary_between(date: Expr, from: chrono::NaiveDate, to: chrono::NaiveDat
         let end = to.min(NaiveDate::from_ymd_opt(y, 12, 31).expect("a valid date"));
         let key = |d: NaiveDate| (d.month() * 100 + d.day()) as i64;
         let leap = NaiveDate::from_ymd_opt(y, 2, 29).is_some();
-        let in_year = if leap {
-            md.clone()
-        } else {
-            when(md.clone().eq(lit(229i64)), lit(301i64)).otherwise(md.clone())?
-        };
-        let holds = in_year
-            .between(lit(key(start)), lit(key(end)))
-            .and(year.clone().lt(lit(y as i64)));
+        let (lo, hi) = (key(start), key(end));
+        let mut in_year = md.clone().between(lit(lo), lit(hi));
+        // In other years 29 February is 1 March: it adds to a range holding 1 March (a range
+        // holding 29 February holds 1 March too, it being no day of such a year).
+        if !leap && (lo..=hi).contains(&301) && lo > 229 {
+            in_year = in_year.or(md.clone().eq(lit(229i64)));
+        }
+        let holds = in_year.and(year.clone().lt(lit(y as i64)));
         any = Some(match any {
             None => holds,
             Some(a) => a.or(holds),
@@ -956,28 +955,30 @@ fn string_values(p: &TPred) -> Option<(String, Vec<String>)> {
 }
 
 impl Lowering<'_> {
-    /// A sequence at one point of a trend: one plan answers it at every point (one scan of the
-    /// steps' events over the union of the points' windows, see [`sequence_points_plan`]), read
-    /// at this point's column. Every point lowers to the same plan, which is joined once.
-    fn sequence_at_points(&mut self, seq: &Sequence) -> Result<Expr> {
-        let trend = self
-            .trend
-            .take()
-            .ok_or_else(|| DataFusionError::Internal("a sequence outside a trend".into()))?;
+    /// A sequence at one point of a trend, when one plan can answer it at every point (see
+    /// [`sequence_points_plan`]): that plan, read at this point's column. Every point lowers to
+    /// the same plan, which is joined once. `None` outside a trend, or when each point needs
+    /// its own plan.
+    fn sequence_at_points(&mut self, seq: &Sequence) -> Result<Option<Expr>> {
+        let Some(trend) = self.trend.take() else {
+            return Ok(None);
+        };
         let planned = self.sequence_points(seq, &trend);
         let at = trend.at;
         self.as_of = trend.as_ofs[at];
         self.trend = Some(trend);
-        let v = match planned? {
-            Expr::Column(c) => {
-                Expr::Column(datafusion::common::Column::new(c.relation, point_value(at)))
-            }
-            other => other,
-        };
-        Ok(coalesce(vec![v, lit(false)]))
+        Ok(planned?.map(|v| {
+            let v = match v {
+                Expr::Column(c) => {
+                    Expr::Column(datafusion::common::Column::new(c.relation, point_value(at)))
+                }
+                other => other,
+            };
+            coalesce(vec![v, lit(false)])
+        }))
     }
 
-    fn sequence_points(&mut self, seq: &Sequence, trend: &TrendPoints) -> Result<Expr> {
+    fn sequence_points(&mut self, seq: &Sequence, trend: &TrendPoints) -> Result<Option<Expr>> {
         let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
             Ok(PlannedStep {
                 event: s.event.clone(),
@@ -1013,15 +1014,18 @@ impl Lowering<'_> {
             })
             .collect::<Vec<_>>();
         let scope = Self::scope(seq.installation_scope);
-        let plan = sequence_points_plan(
+        let Some(plan) = sequence_points_plan(
             scope,
             &steps,
             absent.as_ref(),
             &windows,
             &trend.as_ofs,
             self.sources,
-        )?;
-        self.aggs.request_pattern(scope, plan)
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.aggs.request_pattern(scope, plan)?))
     }
 }
 
@@ -1031,14 +1035,20 @@ fn point_value(k: usize) -> String {
 }
 
 /// A sequence at several as-of points at once: one row per key with a boolean column
-/// [`point_value`] per point, true where the sequence happened by that point. The rows of the
-/// steps' events over the union of the points' windows are walked once in time order per key,
-/// carrying for each event of step k the latest start (time of the step-1 event) of a chain of
-/// steps 1…k ending at it: the latest start over the step k−1 events strictly before it and
-/// within its gap (a window `max` over a range frame). A chain ending at an event of the last
-/// step lies in point j's window `[from_j, to_j)` exactly when that event is before `to_j` and
-/// its latest start is at or after `from_j`; `then not` looks for the absent step's next event
-/// after it (a window `min`), as the one-point plan does, up to the point's as-of time.
+/// [`point_value`] per point, true where the sequence happened by that point; `None` when a
+/// step without a gap has no window to bound it (all history), where each point keeps its own
+/// plan.
+///
+/// The steps' events are read once, over the union of the points' windows. Each event of
+/// step k carries the latest start (time of the step-1 event) of a chain of steps 1…k ending
+/// at it: the latest start among the step k−1 events strictly before it and within its gap (an
+/// inner join on the key whose filter compares the times, then a `max` per event; a step
+/// without a gap is bounded by the longest window, which a chain cannot exceed). A chain
+/// ending at an event of the last step lies in point j's window `[from_j, to_j)` exactly when
+/// that event is before `to_j` and its latest start is at or after `from_j`. `then not Z within
+/// h`: the first Z within h after the event, which point j must not see (h passed by its as-of
+/// and the Z, if any, at or after it); without h, the latest Z each point sees, which must not
+/// follow the event.
 fn sequence_points_plan(
     scope: Scope,
     steps: &[PlannedStep],
@@ -1046,22 +1056,23 @@ fn sequence_points_plan(
     windows: &[TimeRange],
     as_ofs: &[i64],
     sources: &TableSources,
-) -> Result<LogicalPlan> {
-    use super::events::{range_condition, scan_condition};
+) -> Result<Option<LogicalPlan>> {
+    use super::events::scan_condition;
     use crate::catalog::{EVENT_TIME, INSTALLATION_ID};
     use crate::store::event_table;
-    use datafusion::common::ScalarValue;
-    use datafusion::functions_aggregate::expr_fn::bool_or;
-    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
-    use datafusion::logical_expr::expr::WindowFunction;
-    use datafusion::logical_expr::{
-        ExprFunctionExt, LogicalPlanBuilder, WindowFrame, WindowFrameBound, WindowFrameUnits,
-    };
-    use datafusion::prelude::when;
+    use datafusion::common::{Column, JoinType};
+    use datafusion::functions_aggregate::expr_fn::{bool_or, max, min};
+    use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder};
     const T: &str = "t";
+    const S: &str = "s";
     let key = scope.key();
-    let flag = |k: usize| format!("m{k}");
-    let start = |k: usize| format!("s{k}");
+    let longest = windows
+        .iter()
+        .map(|w| w.from.map(|from| w.to.saturating_sub(from)))
+        .try_fold(0i64, |acc, d| d.map(|d| acc.max(d)));
+    if longest.is_none() && steps.iter().skip(1).any(|s| s.gap.is_none()) {
+        return Ok(None);
+    }
     let earliest = windows
         .iter()
         .map(|w| w.from)
@@ -1070,141 +1081,156 @@ fn sequence_points_plan(
         from: earliest,
         to: windows.iter().map(|w| w.to).max().unwrap_or(i64::MIN),
     };
-    let after = TimeRange {
-        from: earliest,
-        to: as_ofs.iter().copied().max().unwrap_or(i64::MIN),
-    };
-    let all: Vec<(&PlannedStep, TimeRange)> = steps
-        .iter()
-        .map(|s| (s, positive))
-        .chain(absent.map(|a| (a, after)))
-        .collect();
-    let conditions: Vec<Expr> = all
-        .iter()
-        .map(|(s, range)| {
-            let c = range_condition(range, sources);
-            match &s.filter {
-                Some(f) => c.and(f.clone()),
-                None => c,
-            }
-        })
-        .collect();
-    let mut events: Vec<&str> = all.iter().map(|(s, _)| s.event.as_str()).collect();
-    events.sort();
-    events.dedup();
-    let mut union: Option<LogicalPlanBuilder> = None;
-    for event in events {
-        let mine: Vec<usize> = (0..all.len())
-            .filter(|&k| all[k].0.event == event)
-            .collect();
-        let range = TimeRange {
-            from: mine
-                .iter()
-                .map(|&k| all[k].1.from)
-                .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f))),
-            to: mine.iter().map(|&k| all[k].1.to).max().unwrap_or(i64::MIN),
-        };
-        let mut filter = scan_condition(&range, sources).and(
-            mine.iter()
-                .map(|&k| conditions[k].clone())
-                .reduce(Expr::or)
-                .unwrap_or(lit(false)),
-        );
+    let rows = |step: &PlannedStep, range: &TimeRange| -> Result<LogicalPlanBuilder> {
+        let mut filter = scan_condition(range, sources);
+        if let Some(f) = &step.filter {
+            filter = filter.and(f.clone());
+        }
         if scope == Scope::Installation {
             filter = filter.and(col(INSTALLATION_ID).is_not_null());
         }
-        let mut columns = vec![col(key), cast(col(EVENT_TIME), DataType::Int64).alias(T)];
-        for (k, c) in conditions.iter().enumerate() {
-            let m = if mine.contains(&k) {
-                when(c.clone(), lit(true)).otherwise(lit(false))?
-            } else {
-                lit(false)
-            };
-            columns.push(m.alias(flag(k)));
-        }
-        let table = event_table(event);
-        let plan = LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
+        let table = event_table(&step.event);
+        LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
             .filter(filter)?
-            .project(columns)?
-            .build()?;
-        union = Some(match union {
-            None => LogicalPlanBuilder::from(plan),
-            Some(u) => u.union(plan)?,
-        });
-    }
-    let mut plan =
-        union.ok_or_else(|| DataFusionError::Internal("a sequence without steps".into()))?;
-    let over = |udaf, arg: Expr, frame: WindowFrame| -> Result<Expr> {
-        Expr::from(WindowFunction::new(udaf, vec![arg]))
-            .partition_by(vec![col(key)])
-            .order_by(vec![col(T).sort(true, false)])
-            .window_frame(frame)
-            .build()
+            .project(vec![
+                col(key),
+                cast(col(EVENT_TIME), DataType::Int64).alias(T),
+            ])
     };
-    let range_frame = |start: WindowFrameBound, end: WindowFrameBound| {
-        WindowFrame::new_bounds(WindowFrameUnits::Range, start, end)
+    let of = |alias: &str, name: &str| Expr::Column(Column::new(Some(alias), name));
+    let on = |a: &str, b: &str| {
+        (
+            vec![Column::new(Some(a), key)],
+            vec![Column::new(Some(b), key)],
+        )
     };
-    let n = steps.len();
-    // The columns later steps still need, after step k.
-    let passed = |k: usize| -> Vec<Expr> {
-        let mut keep = vec![col(key), col(T)];
-        keep.extend((k + 1..all.len()).map(|j| col(flag(j))));
-        keep
-    };
-    let mut first = passed(0);
-    first.push(when(col(flag(0)), col(T)).end()?.alias(start(0)));
-    plan = plan.project(first)?;
-    for (k, step) in steps.iter().enumerate().skip(1) {
-        // Strictly earlier events, at most the gap before.
-        let reach = match step.gap {
-            Some(gap) => WindowFrameBound::Preceding(ScalarValue::Int64(Some(gap))),
-            None => WindowFrameBound::Preceding(ScalarValue::Int64(None)),
-        };
-        let frame = range_frame(
-            reach,
-            WindowFrameBound::Preceding(ScalarValue::Int64(Some(1))),
-        );
-        plan = plan.window(vec![over(max_udaf(), col(start(k - 1)), frame)?.alias("p")])?;
-        let mut next = passed(k);
-        next.push(when(col(flag(k)), col("p")).end()?.alias(start(k)));
-        plan = plan.project(next)?;
+    // (key, t, s): the events reaching step k and the latest start of a chain ending there.
+    let mut reached = rows(&steps[0], &positive)?.project(vec![col(key), col(T), col(T).alias(S)])?;
+    for step in &steps[1..] {
+        let bound = step.gap.or(longest).unwrap_or(i64::MAX);
+        reached = rows(step, &positive)?
+            .alias("cur")?
+            .join(
+                reached.alias("prev")?.build()?,
+                JoinType::Inner,
+                on("cur", "prev"),
+                Some(
+                    of("prev", T)
+                        .lt(of("cur", T))
+                        .and((of("cur", T) - of("prev", T)).lt_eq(lit(bound))),
+                ),
+            )?
+            .aggregate(
+                vec![of("cur", key).alias(key), of("cur", T).alias(T)],
+                vec![max(of("prev", S)).alias(S)],
+            )?;
     }
-    if absent.is_some() {
-        let later = when(col(flag(n)), col(T)).end()?;
-        let frame = range_frame(
-            WindowFrameBound::Following(ScalarValue::Int64(Some(1))),
-            WindowFrameBound::Following(ScalarValue::Int64(None)),
-        );
-        plan = plan.window(vec![over(min_udaf(), later, frame)?.alias("q")])?;
-    }
-    let last = col(start(n - 1));
-    let values = windows
+    let mut holds: Vec<Expr> = windows
         .iter()
-        .zip(as_ofs)
-        .enumerate()
-        .map(|(j, (w, &as_of))| {
-            let mut holds = col(T).lt(lit(w.to));
+        .map(|w| {
+            let mut h = col(T).lt(lit(w.to));
             if let Some(from) = w.from {
-                holds = holds.and(last.clone().gt_eq(lit(from)));
-            }
-            if let Some(a) = absent {
-                // The absent step's next event, as the point sees it: none at or after its
-                // as-of time.
-                let unseen = col("q").is_null().or(col("q").gt_eq(lit(as_of)));
-                holds = holds.and(match a.gap {
-                    Some(gap) => (col(T) + lit(gap))
-                        .lt_eq(lit(as_of))
-                        .and(unseen.or(col("q").gt(col(T) + lit(gap)))),
-                    None => unseen,
-                });
+                h = h.and(col(S).gt_eq(lit(from)));
             }
             if w.from.is_some_and(|from| from >= w.to) {
-                holds = lit(false);
+                h = lit(false);
             }
-            bool_or(holds).alias(point_value(j))
+            h
         })
+        .collect();
+    if let Some(z) = absent {
+        let after = TimeRange {
+            from: earliest,
+            to: as_ofs.iter().copied().max().unwrap_or(i64::MIN),
+        };
+        let zs = rows(z, &after)?.alias("z")?;
+        match z.gap {
+            Some(gap) => {
+                // The first Z within the gap after each event.
+                reached = reached
+                    .filter((col(T) + lit(gap)).lt_eq(lit(after.to)))?
+                    .alias("last")?
+                    .join(
+                        zs.build()?,
+                        JoinType::Left,
+                        on("last", "z"),
+                        Some(
+                            of("z", T)
+                                .gt(of("last", T))
+                                .and(of("z", T).lt_eq(of("last", T) + lit(gap))),
+                        ),
+                    )?
+                    .aggregate(
+                        vec![
+                            of("last", key).alias(key),
+                            of("last", T).alias(T),
+                            of("last", S).alias(S),
+                        ],
+                        vec![min(of("z", T)).alias("z")],
+                    )?;
+                for (h, &as_of) in holds.iter_mut().zip(as_ofs) {
+                    let unseen = col("z").is_null().or(col("z").gt_eq(lit(as_of)));
+                    *h = h
+                        .clone()
+                        .and((col(T) + lit(gap)).lt_eq(lit(as_of)))
+                        .and(unseen);
+                }
+            }
+            None => {
+                // The latest Z each point sees.
+                let latest = as_ofs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &as_of)| {
+                        Ok(max(col(T))
+                            .filter(col(T).lt(lit(as_of)))
+                            .build()?
+                            .alias(format!("z{j}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let zs = zs.aggregate(vec![of("z", key).alias(key)], latest)?;
+                reached = reached.alias("last")?.join(
+                    zs.alias("z")?.build()?,
+                    JoinType::Left,
+                    on("last", "z"),
+                    None,
+                )?;
+                for (j, h) in holds.iter_mut().enumerate() {
+                    let latest = of("z", &format!("z{j}"));
+                    *h = h
+                        .clone()
+                        .and(latest.clone().is_null().or(latest.lt_eq(of("last", T))));
+                }
+                let qualified = |e: Expr| {
+                    use datafusion::common::tree_node::{Transformed, TreeNode};
+                    e.transform(|x| {
+                        Ok(match &x {
+                            Expr::Column(c) if c.relation.is_none() => {
+                                Transformed::yes(of("last", &c.name))
+                            }
+                            _ => Transformed::no(x),
+                        })
+                    })
+                    .map(|t| t.data)
+                };
+                holds = holds.into_iter().map(qualified).collect::<Result<_>>()?;
+                let values = holds
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, h)| bool_or(h).alias(point_value(j)))
+                    .collect::<Vec<_>>();
+                return Ok(Some(
+                    reached
+                        .aggregate(vec![of("last", key).alias(key)], values)?
+                        .build()?,
+                ));
+            }
+        }
+    }
+    let values = holds
+        .into_iter()
+        .enumerate()
+        .map(|(j, h)| bool_or(h).alias(point_value(j)))
         .collect::<Vec<_>>();
-    plan.filter(last.is_not_null())?
-        .aggregate(vec![col(key)], values)?
-        .build()
+    Ok(Some(reached.aggregate(vec![col(key)], values)?.build()?))
 }
