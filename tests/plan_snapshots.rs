@@ -255,3 +255,68 @@ fn windows_off_day_boundaries_compare_event_time() {
         "2026-11-01T12:00:00Z"
     ));
 }
+
+/// A two-step sequence: a semi join on the key, each Purchase kept when an AddToCart is strictly
+/// earlier and at most the gap before it (the times compared in the join filter).
+#[test]
+fn a_sequence_is_a_semi_join_of_its_steps_on_the_key() {
+    insta::assert_snapshot!(plan(
+        "did(AddToCart then Purchase within 1h)",
+        Target::Installations
+    ));
+}
+
+/// Steps with a `where`, a gap and `then not`, in a 30-day window: the `where` narrows its step's
+/// scan, the last step keeps only events a whole gap before the as-of time, and `then not` is an
+/// anti join against the absent event in the gap after it.
+#[test]
+fn then_not_is_an_anti_join_after_the_chain_of_steps() {
+    insta::assert_snapshot!(plan(
+        r#"did(ViewProduct where category = "fashion" then AddToCart within 1d then not Purchase within 1d within 30d)"#,
+        Target::Persons
+    ));
+}
+
+/// Regularity: events bucketed into periods counted back from the as-of time, the periods that
+/// pass counted; weeks are exact lengths, months calendar months. With `< 1` an empty period
+/// passes, so the join is a left join and a device without events passes all 3.
+#[test]
+fn regularity_counts_periods_back_from_the_as_of() {
+    insta::assert_snapshot!(plan(
+        "count(AppLaunch) >= 3 per week in 4 of the last 6 weeks",
+        Target::Installations
+    ));
+    insta::assert_snapshot!(plan(
+        "installation.count(Purchase where amount > 20) < 1 per month in 2 of the last 3 months",
+        Target::Installations
+    ));
+}
+
+/// `count distinct(E.p)`: the distinct (key, value) pairs of set values, then a count a key.
+#[test]
+fn count_distinct_counts_distinct_property_values() {
+    insta::assert_snapshot!(plan(
+        "count distinct(ViewProduct.category within 30d) >= 3",
+        Target::Persons
+    ));
+}
+
+/// `last(E).p`: the latest time a key, then the largest set value among the events at that time
+/// (a set value wins a tie, then the largest).
+#[test]
+fn the_last_events_property() {
+    insta::assert_snapshot!(plan(
+        r#"last(Purchase).category = "fashion""#,
+        Target::Persons
+    ));
+}
+
+/// Anniversaries are a test of the attribute's month and day against the window's days (and of
+/// its year: the first anniversary is a year after the date): no event scan.
+#[test]
+fn an_anniversary_is_a_test_of_the_attribute_alone() {
+    insta::assert_snapshot!(plan(
+        "anniversary of custom.lastPurchaseDate within next 30d or birthday within 7d",
+        Target::Persons
+    ));
+}
