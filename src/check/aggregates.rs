@@ -84,6 +84,23 @@ impl<'a> Checker<'a> {
                     None
                 }
             },
+            (None, true) if a.func == AggFunc::CountDistinct => {
+                let hint = match event.properties.first() {
+                    Some(p) => format!("write count distinct({}.{})", event.name, p.name),
+                    None => format!("{} has no properties", event.name),
+                };
+                self.error_hint(
+                    Code::BadAggregateProperty,
+                    a.span,
+                    format!(
+                        "count distinct(…) counts the distinct values of a property: which property of {}?",
+                        event.name
+                    ),
+                    hint,
+                );
+                ok = false;
+                None
+            }
             (None, true) => {
                 let numbers: Vec<&str> = event
                     .properties

@@ -209,6 +209,9 @@ impl<'a> Checker<'a> {
                             format!("test it: `{o} has \"…\"` or `{o} is set`")
                         }
                         ValueType::Number => format!("compare it: `{o} > 0`"),
+                        ValueType::Date if matches!(field, Field::Anniversary(_)) => {
+                            format!("test it: `{o} within next 7d`")
+                        }
                         ValueType::Date | ValueType::Timestamp => {
                             format!("test it: `{o} within 30d` or `{o} is set`")
                         }

@@ -159,7 +159,11 @@ impl<'a> Checker<'a> {
             self.error_hint(
                 Code::BadRegularityCount,
                 r.at_least.span.to(r.of_last.span),
-                format!("`in {at_least} of the last {of_last}` needs 1 ≤ {at_least} ≤ {of_last} ≤ {MAX_PERIODS}"),
+                if at_least > of_last {
+                    format!("`in {at_least} of the last {of_last}`: {at_least} periods cannot be more than the {of_last} looked at")
+                } else {
+                    format!("`of the last {of_last}`: a regularity test looks at most {MAX_PERIODS} periods back")
+                },
                 "e.g. in 4 of the last 6 weeks",
             );
             return TPred::Const(false);
@@ -206,7 +210,10 @@ impl<'a> Checker<'a> {
                     Code::BadLapse,
                     x.span,
                     format!("expected a duration, found {}", describe_literal(other)),
-                    "e.g. stopped(AppLaunch for 30d within 90d)",
+                    match l.kind {
+                        LapseKind::Stopped => "e.g. stopped(AppLaunch for 30d within 90d)",
+                        LapseKind::Restarted => "e.g. restarted(AppLaunch within 7d after 30d)",
+                    },
                 );
                 None
             }

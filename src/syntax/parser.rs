@@ -61,6 +61,9 @@ fn misspelled_keyword(at: &str) -> Option<&'static str> {
         return None;
     }
     let words = ["then", "where", "within", "since", "between"];
+    if words.iter().any(|w| w.eq_ignore_ascii_case(&word)) {
+        return None;
+    }
     let found = crate::catalog::names::suggest(&word, words)?;
     words.into_iter().find(|w| *w == found)
 }
