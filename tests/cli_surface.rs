@@ -178,7 +178,7 @@ fn as_of_outside_the_history_and_attributes_under_as_of_warn() {
        │ ────────┬───────  
        │         ╰───────── attribute conditions use the snapshot's values (as of 2026-11-01T00:00:00Z), not the values at 2026-10-01T12:00:00Z; event windows move to 2026-10-01T12:00:00Z
        │ 
-       │ Help: the snapshot does not keep attribute history
+       │ Help: values at an earlier time come from a snapshot at or before it (`audience info` lists snapshots; without --snapshot, the newest at or before the as-of serves)
     ───╯
     "#);
     let (_, _, err) = run(&[

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::exec::cluster::{check_cluster_sees, scanned_tables};
 use crate::exec::{open_session, run, Cluster, SessionOptions};
 use crate::export::{export_split, export_stream, ExportSummary, Format, Metadata, Progress};
+use crate::plan::lower::plan_points;
 use crate::plan::{plan_segment, plan_segments, PlanOptions, TableSources, Target};
 use crate::store::{Snapshot, Store};
 use arrow::array::RecordBatch;
@@ -93,7 +94,8 @@ pub fn export_target(asked: Option<Target>, channel: Option<Channel>) -> Result<
 }
 
 /// Warnings about running `typed` at `as_of` on a snapshot: an as-of outside its history, and
-/// attribute conditions, which read the snapshot's values whatever the as-of.
+/// attribute conditions when the snapshot is later than the as-of (its values are not those at
+/// the as-of time; a snapshot at or before it serves attributes as they were then).
 pub fn as_of_warnings(
     m: &crate::store::manifest::Manifest,
     typed: &TypedSegment,
@@ -136,7 +138,9 @@ pub fn as_of_warnings(
     typed.root.visit_fields(&mut |f| {
         attributes |= matches!(f, Field::Attribute { .. } | Field::Age);
     });
-    if attributes && as_of != m.as_of {
+    // Later than the snapshot, its values are the newest known at the as-of: the rule, no
+    // surprise. Earlier, they are values from after the as-of time.
+    if attributes && as_of < m.as_of {
         out.push(
             Diagnostic::warning(
                 Code::AttributesAtSnapshot,
@@ -149,7 +153,11 @@ pub fn as_of_warnings(
                     day(as_of)
                 ),
             )
-            .with_hint("the snapshot does not keep attribute history"),
+            .with_hint(
+                "values at an earlier time come from a snapshot at or before it (`audience \
+                 info` lists snapshots; without --snapshot, the newest at or before the as-of \
+                 serves)",
+            ),
         );
     }
     out
@@ -209,8 +217,25 @@ pub struct Workspace {
 impl Workspace {
     /// Opens snapshot `id` (the latest when `None`) of the store at `store`.
     pub async fn open(store: &Path, id: Option<&str>, opts: &SessionOptions) -> Result<Workspace> {
+        Workspace::open_at(store, id, None, opts).await
+    }
+
+    /// Opens the snapshot a run at `as_of` reads: `id` when given, else the one serving
+    /// `as_of` (the newest at or before it, else the earliest: [`Store::serving_id`]), else
+    /// the latest.
+    pub async fn open_at(
+        store: &Path,
+        id: Option<&str>,
+        as_of: Option<DateTime<Utc>>,
+        opts: &SessionOptions,
+    ) -> Result<Workspace> {
         let store = Store::open(store)?;
-        let mut w = Workspace::new(store.snapshot(id)?, opts).await?;
+        let id = match (id, as_of) {
+            (Some(id), _) => Some(id.to_string()),
+            (None, Some(at)) => Some(store.serving_id(at)?),
+            (None, None) => None,
+        };
+        let mut w = Workspace::new(store.snapshot(id.as_deref())?, opts).await?;
         w.warnings = store.warnings().to_vec();
         Ok(w)
     }
@@ -466,31 +491,24 @@ impl Workspace {
     /// The audiences of several segments at once, one count each: one query over shared scans
     /// (as an export job), each segment a flag column counted where true.
     pub async fn count_each(&self, segs: &[&TypedSegment], q: Query) -> Result<Vec<u64>> {
-        use datafusion::functions_aggregate::expr_fn::count;
-        use datafusion::logical_expr::ExprFunctionExt;
-        use datafusion::prelude::{col, lit};
         if segs.is_empty() {
             return Ok(Vec::new());
         }
         let plan = plan_segments(segs, &self.sources, &PlanOptions::keys(q.as_of, q.target))?;
         self.ready(&plan).await?;
-        let counts = (0..segs.len())
-            .map(|k| {
-                Ok(count(lit(1))
-                    .filter(col(crate::plan::segment_flag(k)))
-                    .build()?
-                    .alias(format!("n{k}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let plan = LogicalPlanBuilder::from(plan)
-            .aggregate(Vec::<datafusion::prelude::Expr>::new(), counts)?
-            .build()?;
+        self.count_flags(plan, segs.len()).await
+    }
+
+    /// How many rows of `plan` have each of its `n` flag columns ([`crate::plan::segment_flag`])
+    /// true, in one aggregate.
+    async fn count_flags(&self, plan: LogicalPlan, n: usize) -> Result<Vec<u64>> {
+        let plan = flags_counted(plan, n)?;
         let batches: Vec<RecordBatch> = run::stream(&self.ctx, plan).await?.try_collect().await?;
         let row = batches
             .iter()
             .find(|b| b.num_rows() > 0)
             .ok_or_else(|| Error::Internal("an aggregate returned no row".into()))?;
-        (0..segs.len())
+        (0..n)
             .map(|k| {
                 row.column(k)
                     .as_any()
@@ -543,18 +561,56 @@ impl Workspace {
         })
     }
 
-    /// The audience's size at each of `points` (the trend of a segment over time).
+    /// The audience's size at each of `points` on this snapshot (a trend), in one query: the
+    /// segment lowered once per point into one plan whose event aggregates are fused
+    /// ([`plan_points`]), each point's flag counted in one aggregate.
     pub async fn trend(
         &self,
         seg: &TypedSegment,
         target: Target,
         points: &[DateTime<Utc>],
     ) -> Result<Vec<u64>> {
-        let mut out = Vec::with_capacity(points.len());
-        for &at in points {
-            out.push(self.count(seg, self.query(Some(at), target)).await?);
+        if points.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let plan = self.trend_plan(seg, target, points).await?;
+        self.count_flags(plan, points.len()).await
+    }
+
+    /// The plans of a trend's query on this snapshot (what [`Workspace::trend`] runs); with
+    /// `analyze` run, with metrics.
+    pub async fn explain_trend(
+        &self,
+        seg: &TypedSegment,
+        target: Target,
+        points: &[DateTime<Utc>],
+        analyze: bool,
+    ) -> Result<Explained> {
+        let plan = self.trend_plan(seg, target, points).await?;
+        let plan = flags_counted(plan, points.len())?;
+        let (logical, physical) = run::explain(&self.ctx, plan, analyze).await?;
+        Ok(Explained {
+            resolved: seg.root.to_string(),
+            logical,
+            physical,
+        })
+    }
+
+    /// The plan [`Workspace::trend`] counts the flags of: flag `k` holds for the audience at
+    /// `points[k]` (what `explain` of a trend shows).
+    pub async fn trend_plan(
+        &self,
+        seg: &TypedSegment,
+        target: Target,
+        points: &[DateTime<Utc>],
+    ) -> Result<LogicalPlan> {
+        let at = points
+            .first()
+            .copied()
+            .unwrap_or(self.snapshot.manifest.as_of);
+        let plan = plan_points(seg, &self.sources, &PlanOptions::keys(at, target), points)?;
+        self.ready(&plan).await?;
+        Ok(plan)
     }
 
     /// The plans of a segment: the one returning the audience's keys, or with `count` the one
@@ -579,4 +635,191 @@ impl Workspace {
             physical,
         })
     }
+}
+
+/// `plan` with its `n` flag columns ([`crate::plan::segment_flag`]) counted where true, in one
+/// aggregate: one row, one count a flag.
+fn flags_counted(plan: LogicalPlan, n: usize) -> Result<LogicalPlan> {
+    use datafusion::functions_aggregate::expr_fn::count;
+    use datafusion::logical_expr::ExprFunctionExt;
+    use datafusion::prelude::{col, lit};
+    let counts = (0..n)
+        .map(|k| {
+            Ok(count(lit(1))
+                .filter(col(crate::plan::segment_flag(k)))
+                .build()?
+                .alias(format!("n{k}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LogicalPlanBuilder::from(plan)
+        .aggregate(Vec::<datafusion::prelude::Expr>::new(), counts)?
+        .build()?)
+}
+
+/// How far apart the as-of points of a trend are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Every {
+    #[serde(rename = "1d")]
+    Day,
+    #[serde(rename = "1w")]
+    Week,
+}
+
+impl Every {
+    /// `1d` or `1w`, as the command line and the API write them.
+    pub fn parse(text: &str) -> Result<Every> {
+        match text.trim() {
+            "1d" => Ok(Every::Day),
+            "1w" => Ok(Every::Week),
+            other => Err(Error::Invalid(format!(
+                "every `{other}`: use 1d (daily points) or 1w (weekly points)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Every::Day => "1d",
+            Every::Week => "1w",
+        }
+    }
+
+    fn step(self) -> chrono::Duration {
+        match self {
+            Every::Day => chrono::Duration::days(1),
+            Every::Week => chrono::Duration::weeks(1),
+        }
+    }
+}
+
+/// The most points a trend computes.
+pub const MAX_TREND_POINTS: usize = 400;
+
+/// The as-of points of a trend: `from`, then every `every` up to `to` inclusive.
+pub fn trend_points(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    every: Every,
+) -> Result<Vec<DateTime<Utc>>> {
+    let day = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if to < from {
+        return Err(Error::Invalid(format!(
+            "the trend's `to` ({}) is before its `from` ({})",
+            day(to),
+            day(from)
+        )));
+    }
+    let step = every.step();
+    let n = (to - from).num_seconds() / step.num_seconds() + 1;
+    if n > MAX_TREND_POINTS as i64 {
+        return Err(Error::Invalid(format!(
+            "a trend has at most {MAX_TREND_POINTS} points; from {} to {} every {} is {n}",
+            day(from),
+            day(to),
+            every.name()
+        )));
+    }
+    Ok((0..n as i32).map(|k| from + step * k).collect())
+}
+
+/// One point of a trend: the audience's size at an as-of time, and the snapshot that served it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrendPoint {
+    pub as_of: DateTime<Utc>,
+    pub count: u64,
+    pub snapshot_id: String,
+}
+
+/// A trend's points, oldest first, and the warnings checking the segment at them raised.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    pub points: Vec<TrendPoint>,
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
+}
+
+/// The snapshots serving a trend's points, each with the indexes of its points (in order): the
+/// snapshot `id` for every point when one is given, else for each point the one serving it
+/// (the newest at or before it, else the earliest: [`Store::serving_id`]).
+pub fn trend_snapshots(
+    store: &Store,
+    id: Option<&str>,
+    points: &[DateTime<Utc>],
+) -> Result<Vec<(String, Vec<usize>)>> {
+    if let Some(id) = id {
+        return Ok(vec![(id.to_string(), (0..points.len()).collect())]);
+    }
+    let times = store.snapshot_times()?;
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (k, &at) in points.iter().enumerate() {
+        let i = crate::store::serving(&times, at)
+            .ok_or_else(|| Error::data(store.root(), "the store has no snapshots"))?;
+        let id = &times[i].0;
+        match groups.iter_mut().find(|(g, _)| g == id) {
+            Some((_, members)) => members.push(k),
+            None => groups.push((id.clone(), vec![k])),
+        }
+    }
+    Ok(groups)
+}
+
+/// The trend of a segment: its audience at each of `points`, each point on the snapshot
+/// `groups` assigns it ([`trend_snapshots`]), opened with `open`. One query per snapshot: the
+/// segment is checked against that snapshot's catalog and all its points are counted at once
+/// ([`Workspace::trend`]). The command line and the server both answer trends with this.
+pub async fn trend<W, F, Fut>(
+    groups: &[(String, Vec<usize>)],
+    points: &[DateTime<Utc>],
+    src: &SegmentSource,
+    saved: &(dyn SavedSegments + Sync),
+    target: Target,
+    mut open: F,
+) -> Result<Trend>
+where
+    W: std::ops::Deref<Target = Workspace>,
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<W>>,
+{
+    let mut counts: Vec<Option<(u64, String)>> = vec![None; points.len()];
+    let mut warnings: Vec<crate::diagnostic::Diagnostic> = Vec::new();
+    for (id, members) in groups {
+        let w = open(id.clone()).await?;
+        let mut typed = w.compile(src, saved)?;
+        let at: Vec<DateTime<Utc>> = members.iter().map(|&k| points[k]).collect();
+        // Each as-of warning once per snapshot, for the first point that raises it: the same
+        // message but for the point's time is said already.
+        let mut said: Vec<(crate::diagnostic::Code, String)> = Vec::new();
+        for &t in &at {
+            let time = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            for d in as_of_warnings(&w.snapshot().manifest, &typed, t, &src.text) {
+                let key = (d.code, d.message.replace(&time, ""));
+                if !said.contains(&key) {
+                    said.push(key);
+                    typed.warnings.push(d);
+                }
+            }
+        }
+        for d in typed.warnings.drain(..) {
+            if !warnings.contains(&d) {
+                warnings.push(d);
+            }
+        }
+        let n = w.trend(&typed, target, &at).await?;
+        for (&k, n) in members.iter().zip(n) {
+            counts[k] = Some((n, w.snapshot().id().to_string()));
+        }
+    }
+    let points = points
+        .iter()
+        .zip(counts)
+        .map(|(&as_of, c)| {
+            let (count, snapshot_id) =
+                c.ok_or_else(|| Error::Internal("a trend point no snapshot served".into()))?;
+            Ok(TrendPoint {
+                as_of,
+                count,
+                snapshot_id,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Trend { points, warnings })
 }

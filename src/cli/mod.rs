@@ -14,6 +14,7 @@ mod progress;
 mod segment;
 mod serve;
 mod sql;
+mod trend;
 mod values;
 
 use crate::error::{Error, Result};
@@ -48,6 +49,9 @@ pub enum Command {
     Info(info::Args),
     /// Count a segment's audience.
     Count(segment::CountArgs),
+    /// Count a segment's audience at each as-of point from --from to --to, each on the snapshot
+    /// that serves it (a chart on a terminal, CSV otherwise).
+    Trend(trend::Args),
     /// Preview a segment's audience (table on a terminal, CSV otherwise).
     Query(segment::QueryArgs),
     /// Export a segment's audience to a file (CSV, JSON lines, Parquet), atomically.
@@ -110,7 +114,8 @@ impl StoreDir {
 pub struct StoreArgs {
     #[command(flatten)]
     pub store: StoreDir,
-    /// Snapshot id (default: the latest).
+    /// Snapshot id (default: the latest; with --as-of, the newest at or before it, else the
+    /// earliest).
     #[arg(long)]
     pub snapshot: Option<String>,
 }
@@ -197,6 +202,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Import(args) => import::run(args),
         Command::Info(args) => info::run(args),
         Command::Count(args) => segment::count(cli, args),
+        Command::Trend(args) => trend::run(cli, args),
         Command::Query(args) => segment::query(cli, args),
         Command::Export(args) => segment::export(cli, args),
         Command::Explain(args) => segment::explain(cli, args),

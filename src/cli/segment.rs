@@ -69,11 +69,13 @@ impl RunArgs {
     }
 }
 
-/// The workspace of the store and snapshot the command names, its warnings shown.
+/// The workspace of the store and snapshot the command names (without --snapshot, the one
+/// serving --as-of), its warnings shown.
 async fn open(run: &RunArgs) -> Result<Workspace> {
-    let w = Workspace::open(
+    let w = Workspace::open_at(
         &run.store.dir()?,
         run.store.snapshot.as_deref(),
+        run.as_of,
         &run.session()?,
     )
     .await?;

@@ -1035,9 +1035,8 @@ fn point_value(k: usize) -> String {
 }
 
 /// A sequence at several as-of points at once: one row per key with a boolean column
-/// [`point_value`] per point, true where the sequence happened by that point; `None` when a
-/// step without a gap has no window to bound it (all history), where each point keeps its own
-/// plan.
+/// [`point_value`] per point, true where the sequence happened by that point; `None` when the
+/// points' windows are not of one kind (each point then keeps its own plan).
 ///
 /// The steps' events are read once, over the union of the points' windows. Each event of
 /// step k carries the latest start (time of the step-1 event) of a chain of steps 1…k ending
@@ -1045,7 +1044,8 @@ fn point_value(k: usize) -> String {
 /// inner join on the key whose filter compares the times, then a `max` per event; a step
 /// without a gap is bounded by the longest window, which a chain cannot exceed). A chain
 /// ending at an event of the last step lies in point j's window `[from_j, to_j)` exactly when
-/// that event is before `to_j` and its latest start is at or after `from_j`. `then not Z within
+/// that event is before `to_j` and its latest start is at or after `from_j` (windows over all
+/// history have no start: the one-point plan's semi joins answer every point). `then not Z within
 /// h`: the first Z within h after the event, which point j must not see (h passed by its as-of
 /// and the Z, if any, at or after it); without h, the latest Z each point sees, which must not
 /// follow the event.
@@ -1070,7 +1070,8 @@ fn sequence_points_plan(
         .iter()
         .map(|w| w.from.map(|from| w.to.saturating_sub(from)))
         .try_fold(0i64, |acc, d| d.map(|d| acc.max(d)));
-    if longest.is_none() && steps.iter().skip(1).any(|s| s.gap.is_none()) {
+    let mixed = longest.is_none() && windows.iter().any(|w| w.from.is_some());
+    if mixed && steps.iter().skip(1).any(|s| s.gap.is_none()) {
         return Ok(None);
     }
     let earliest = windows
@@ -1105,25 +1106,49 @@ fn sequence_points_plan(
         )
     };
     // (key, t, s): the events reaching step k and the latest start of a chain ending there.
-    let mut reached = rows(&steps[0], &positive)?.project(vec![col(key), col(T), col(T).alias(S)])?;
+    let mut reached =
+        rows(&steps[0], &positive)?.project(vec![col(key), col(T), col(T).alias(S)])?;
+    // Windows over all history have no start to check: the one-point plan's semi joins then
+    // answer every point (the events reaching each step do not depend on the point).
+    let unbounded = windows.iter().all(|w| w.from.is_none());
     for step in &steps[1..] {
-        let bound = step.gap.or(longest).unwrap_or(i64::MAX);
-        reached = rows(step, &positive)?
-            .alias("cur")?
-            .join(
+        let cur = rows(step, &positive)?.alias("cur")?;
+        let earlier = of("prev", T).lt(of("cur", T));
+        reached = if unbounded {
+            let (previous, condition) = match step.gap {
+                Some(gap) => (
+                    reached,
+                    earlier.and((of("cur", T) - of("prev", T)).lt_eq(lit(gap))),
+                ),
+                None => (
+                    reached.aggregate(vec![col(key)], vec![min(col(T)).alias(T)])?,
+                    earlier,
+                ),
+            };
+            cur.join(
+                previous.alias("prev")?.build()?,
+                JoinType::LeftSemi,
+                on("cur", "prev"),
+                Some(condition),
+            )?
+            .project(vec![
+                of("cur", key).alias(key),
+                of("cur", T).alias(T),
+                of("cur", T).alias(S),
+            ])?
+        } else {
+            let bound = step.gap.or(longest).unwrap_or(i64::MAX);
+            cur.join(
                 reached.alias("prev")?.build()?,
                 JoinType::Inner,
                 on("cur", "prev"),
-                Some(
-                    of("prev", T)
-                        .lt(of("cur", T))
-                        .and((of("cur", T) - of("prev", T)).lt_eq(lit(bound))),
-                ),
+                Some(earlier.and((of("cur", T) - of("prev", T)).lt_eq(lit(bound)))),
             )?
             .aggregate(
                 vec![of("cur", key).alias(key), of("cur", T).alias(T)],
                 vec![max(of("prev", S)).alias(S)],
-            )?;
+            )?
+        };
     }
     let mut holds: Vec<Expr> = windows
         .iter()

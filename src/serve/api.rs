@@ -5,7 +5,7 @@ use super::exports::About;
 use super::http::{json_body, ApiError};
 use super::state::AppState;
 use crate::app::segments::{Precondition, SavedSegment};
-use crate::app::workspace::{conditions, export_target, ExportSpec};
+use crate::app::workspace::{conditions, export_target, trend_snapshots, Every, ExportSpec};
 use crate::app::{Channel, SegmentSource, Workspace};
 use crate::catalog::{Entity, ValueType};
 use crate::check::typed::TypedSegment;
@@ -28,8 +28,6 @@ type Answer = Result<Response, ApiError>;
 
 /// The most rows a preview returns in one call.
 pub const MAX_PREVIEW_ROWS: usize = 1000;
-/// The most points a trend computes.
-pub const MAX_TREND_POINTS: usize = 400;
 
 pub async fn openapi() -> Response {
     (
@@ -157,9 +155,17 @@ pub async fn catalog(State(state): State<Arc<AppState>>, Query(q): Query<Snapsho
         "as_of": m.as_of,
         "history_start": m.history_start,
         "attributes": attributes,
-        "derived": [{"name": "age", "type": "number"}, {"name": "randomBucket", "type": "number"}],
+        "derived": [
+            {"name": "age", "type": "number"},
+            {"name": "randomBucket", "type": "number"},
+            {"name": "birthday", "type": "anniversary"},
+        ],
         "events": events,
-        "functions": crate::syntax::ast::AggFunc::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        "functions": crate::syntax::ast::AggFunc::ALL
+            .iter()
+            .map(|f| f.name())
+            .chain(["stopped", "restarted"])
+            .collect::<Vec<_>>(),
         "keywords": crate::syntax::ast::KEYWORDS,
     }))
     .into_response())
@@ -340,48 +346,34 @@ fn trend_points(req: &TrendRequest) -> Result<Vec<DateTime<Utc>>, ApiError> {
         crate::syntax::parse_time(t).map_err(|m| Error::Invalid(format!("{what}: {m}")))
     };
     let (from, to) = (parse(&req.from, "from")?, parse(&req.to, "to")?);
-    let step = match req.every.as_deref().unwrap_or("1d") {
-        "1d" => chrono::Duration::days(1),
-        "1w" => chrono::Duration::weeks(1),
-        other => {
-            return Err(Error::Invalid(format!("every `{other}`: use 1d or 1w")).into());
-        }
-    };
-    if to < from {
-        return Err(Error::Invalid("the trend's `to` is before its `from`".into()).into());
-    }
-    let mut points = Vec::new();
-    let mut at = from;
-    while at <= to {
-        if points.len() == MAX_TREND_POINTS {
-            return Err(
-                Error::Invalid(format!("a trend has at most {MAX_TREND_POINTS} points")).into(),
-            );
-        }
-        points.push(at);
-        at += step;
-    }
-    Ok(points)
+    let every = Every::parse(req.every.as_deref().unwrap_or("1d"))?;
+    Ok(crate::app::workspace::trend_points(from, to, every)?)
 }
 
+/// The audience at each point, on the snapshot that serves it (the one asked for, else the
+/// newest at or before the point): the application's trend job, as `audience trend` runs it.
 pub async fn trend(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let started = Instant::now();
     let req: TrendRequest = json_body(body).await?;
     let src = source(&req.segment)?;
     let target = target(req.target.as_deref())?;
     let points = trend_points(&req)?;
-    let w = state.workspace(req.snapshot.as_deref()).await?;
-    let typed = compile(&state, &w, &src, None)?;
-    let counts = state.limited(w.trend(&typed, target, &points)).await?;
-    let points: Vec<Value> = points
-        .iter()
-        .zip(counts)
-        .map(|(at, n)| json!({"as_of": at, "count": n}))
-        .collect();
+    let groups = trend_snapshots(&state.store()?, req.snapshot.as_deref(), &points)?;
+    let saved = state.segments.saved();
+    let open = |id: String| {
+        let state = state.clone();
+        async move { state.workspace(Some(&id)).await }
+    };
+    let t = state
+        .limited(crate::app::workspace::trend(
+            &groups, &points, &src, &saved, target, open,
+        ))
+        .await?;
     Ok(Json(json!({
         "target": target,
-        "points": points,
+        "points": t.points,
         "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+        "diagnostics": diagnostics_json(&Diagnostics(t.warnings), &src.text),
     }))
     .into_response())
 }

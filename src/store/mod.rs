@@ -28,6 +28,7 @@ pub mod verified;
 pub mod version_key;
 
 use crate::error::{Error, IoContext, Result};
+use chrono::{DateTime, Utc};
 use manifest::{Manifest, MANIFEST_FILE};
 use parquet::file::metadata::ParquetMetaData;
 use std::collections::HashSet;
@@ -155,6 +156,54 @@ impl Store {
         };
         Snapshot::load(self, &id)
     }
+
+    /// Each published snapshot's id and as-of time, in the order they were published (read
+    /// from the manifests' heads; the snapshots themselves are not opened).
+    pub fn snapshot_times(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            as_of: DateTime<Utc>,
+        }
+        self.ids
+            .iter()
+            .map(|id| {
+                let path = self.root.join(SNAPSHOTS_DIR).join(id).join(MANIFEST_FILE);
+                let file = std::fs::File::open(&path).at(&path)?;
+                let head: Head = serde_json::from_reader(std::io::BufReader::new(file))
+                    .map_err(|e| Error::data(&path, format!("corrupt manifest: {e}")))?;
+                Ok((id.clone(), head.as_of))
+            })
+            .collect()
+    }
+
+    /// The id of the snapshot that serves as-of time `at`: the newest at or before it (see
+    /// [`serving`]).
+    pub fn serving_id(&self, at: DateTime<Utc>) -> Result<String> {
+        let times = self.snapshot_times()?;
+        serving(&times, at)
+            .map(|i| times[i].0.clone())
+            .ok_or_else(|| Error::data(&self.root, "the store has no snapshots"))
+    }
+}
+
+/// Which of `snapshots` (id and as-of, in publish order) serves as-of time `at`: the one with
+/// the latest as-of at or before `at`, so attributes are the newest values known by then; when
+/// every snapshot is later, the earliest. Between snapshots of one as-of, the one published
+/// last. `None` when there are none.
+pub fn serving<T>(snapshots: &[(T, DateTime<Utc>)], at: DateTime<Utc>) -> Option<usize> {
+    let best = |candidates: &mut dyn Iterator<Item = usize>, later: bool| {
+        candidates.reduce(|a, b| {
+            let (ta, tb) = (snapshots[a].1, snapshots[b].1);
+            // Ties go to the later index: the one published last.
+            if (later && tb >= ta) || (!later && tb <= ta) {
+                b
+            } else {
+                a
+            }
+        })
+    };
+    let mut at_or_before = (0..snapshots.len()).filter(|&i| snapshots[i].1 <= at);
+    best(&mut at_or_before, true).or_else(|| best(&mut (0..snapshots.len()), false))
 }
 
 /// Published snapshots (id, publish number) oldest first, and warnings about what was skipped.
@@ -479,4 +528,55 @@ fn stray(path: &Path) -> Error {
         path,
         "file in the event history is not listed in the manifest",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serving;
+    use chrono::{DateTime, Utc};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        format!("{s}T00:00:00Z").parse().unwrap()
+    }
+
+    #[test]
+    fn the_newest_snapshot_at_or_before_serves_else_the_earliest() {
+        let snaps = [
+            ("a", t("2026-10-01")),
+            ("b", t("2026-10-08")),
+            ("c", t("2026-10-15")),
+        ];
+        let at = |s: &str| serving(&snaps, t(s)).map(|i| snaps[i].0);
+        assert_eq!(
+            at("2026-09-01"),
+            Some("a"),
+            "before every snapshot: the earliest"
+        );
+        assert_eq!(
+            at("2026-10-01"),
+            Some("a"),
+            "at a snapshot's as-of: that one"
+        );
+        assert_eq!(at("2026-10-07"), Some("a"));
+        assert_eq!(at("2026-10-08"), Some("b"));
+        assert_eq!(
+            at("2026-12-01"),
+            Some("c"),
+            "after every snapshot: the latest"
+        );
+        assert_eq!(serving::<&str>(&[], t("2026-10-01")), None);
+    }
+
+    #[test]
+    fn as_of_decides_not_publish_order_and_ties_go_to_the_one_published_last() {
+        // An import with an earlier --as-of, published after a later one.
+        let snaps = [("late", t("2026-10-15")), ("early", t("2026-10-01"))];
+        let at = |s: &str| serving(&snaps, t(s)).map(|i| snaps[i].0);
+        assert_eq!(at("2026-10-10"), Some("early"));
+        assert_eq!(at("2026-10-20"), Some("late"));
+        assert_eq!(at("2026-09-01"), Some("early"));
+        let tied = [("first", t("2026-10-01")), ("again", t("2026-10-01"))];
+        assert_eq!(serving(&tied, t("2026-10-02")), Some(1));
+        assert_eq!(serving(&tied, t("2026-09-02")), Some(1));
+    }
 }
