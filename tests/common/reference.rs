@@ -10,7 +10,7 @@ use audience::catalog::Catalog;
 use audience::check::typed::*;
 use audience::plan::derived::{age_on, random_bucket_of};
 use audience::syntax::ast::{CmpOp, HasOp, MatchOp};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
@@ -187,6 +187,10 @@ fn date_of(us: i64) -> i32 {
     us.div_euclid(DAY_US) as i32
 }
 
+fn naive(d: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64)
+}
+
 fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
 }
@@ -226,11 +230,13 @@ impl<'a> Pair<'a> {
                 _ => V::Null,
             },
             Field::Agg(a) => self.agg(a),
+            Field::Anniversary(_) => panic!("an anniversary is no value: {f}"),
         }
     }
 
-    fn agg(&self, a: &EventAgg) -> V {
-        let (from, to) = match a.window {
+    /// The half-open range `[from, to)` of event times a window reads.
+    fn range(&self, w: Window) -> (i64, i64) {
+        match w {
             Window::All => (i64::MIN, self.as_of),
             Window::Within(p) => (p.before(self.as_of), self.as_of),
             Window::Since(b) => (self.bound(b), self.as_of),
@@ -241,27 +247,51 @@ impl<'a> Pair<'a> {
                 };
                 (self.bound(b1), end.min(self.as_of))
             }
-        };
+            Window::Range(b1, b2) => (self.bound(b1), self.bound(b2).min(self.as_of)),
+        }
+    }
+
+    /// The events of `event` in scope (the person's, or the installation's; none for a pair
+    /// without installation at installation scope), in `[from, to)`, matching `filter`.
+    fn events(
+        &self,
+        installation_scope: bool,
+        event: &str,
+        filter: Option<&TPred>,
+        (from, to): (i64, i64),
+    ) -> Vec<&'a Event> {
         let pid = num(self.person, "person_id");
         let iid = self.installation.map(|i| num(i, "installation_id"));
-        if a.installation_scope && iid.is_none() {
-            return match a.kind {
-                AggKind::Count | AggKind::Sum => V::Num(0.0),
-                _ => V::Null,
-            };
+        if installation_scope && iid.is_none() {
+            return vec![];
         }
-        let matching: Vec<&Event> = self.r.events[&a.event]
+        self.r.events[event]
             .iter()
             .filter(|e| {
-                if a.installation_scope {
+                if installation_scope {
                     e.installation == iid
                 } else {
                     e.person == pid
                 }
             })
             .filter(|e| e.time >= from && e.time < to)
-            .filter(|e| a.filter.as_ref().is_none_or(|p| self.eval(p, Some(e))))
-            .collect();
+            .filter(|e| filter.is_none_or(|p| self.eval(p, Some(e))))
+            .collect()
+    }
+
+    fn agg(&self, a: &EventAgg) -> V {
+        if a.installation_scope && self.installation.is_none() {
+            return match a.kind {
+                AggKind::Count | AggKind::Sum | AggKind::CountDistinct => V::Num(0.0),
+                _ => V::Null,
+            };
+        }
+        let matching = self.events(
+            a.installation_scope,
+            &a.event,
+            a.filter.as_deref(),
+            self.range(a.window),
+        );
         let values: Vec<f64> = match &a.property {
             Some((col, _)) => matching
                 .iter()
@@ -292,7 +322,157 @@ impl<'a> Pair<'a> {
                 .map_or(V::Null, V::Num),
             AggKind::First => matching.iter().map(|e| e.time).min().map_or(V::Null, V::Ts),
             AggKind::Last => matching.iter().map(|e| e.time).max().map_or(V::Null, V::Ts),
+            AggKind::CountDistinct => {
+                let col = &a
+                    .property
+                    .as_ref()
+                    .expect("count distinct has a property")
+                    .0;
+                let mut seen: Vec<&V> = vec![];
+                for e in &matching {
+                    match e.props.get(col) {
+                        None | Some(V::Null) => {}
+                        Some(v) if seen.contains(&v) => {}
+                        Some(v) => seen.push(v),
+                    }
+                }
+                V::Num(seen.len() as f64)
+            }
+            AggKind::FirstValue | AggKind::LastValue => {
+                let first = a.kind == AggKind::FirstValue;
+                let col = &a
+                    .property
+                    .as_ref()
+                    .expect("first/last value has a property")
+                    .0;
+                let f = Field::Agg(a.clone());
+                let Some(at) = (if first {
+                    matching.iter().map(|e| e.time).min()
+                } else {
+                    matching.iter().map(|e| e.time).max()
+                }) else {
+                    return V::Null;
+                };
+                // The events at that instant: a set value wins over a missing one; among set
+                // values the first takes the smallest, the last the largest.
+                let mut best = V::Null;
+                for e in matching.iter().filter(|e| e.time == at) {
+                    let v = e.props.get(col).cloned().unwrap_or(V::Null);
+                    if v == V::Null {
+                        continue;
+                    }
+                    let better = match self.order(&f, &v, &best) {
+                        None => best == V::Null,
+                        Some(o) => (first && o.is_lt()) || (!first && o.is_gt()),
+                    };
+                    if better {
+                        best = v;
+                    }
+                }
+                best
+            }
         }
+    }
+
+    /// `did(steps… [then not absent] window)`: step by step, the events that can be the i-th
+    /// of a chain (one of the step's events strictly after, and within the gap of, one that can
+    /// be the (i−1)-th); then, with `absent`, a last event that no absent event follows.
+    fn sequence(&self, s: &Sequence) -> bool {
+        if s.installation_scope && self.installation.is_none() {
+            return false;
+        }
+        let (from, to) = self.range(s.window);
+        if from >= to {
+            return false;
+        }
+        let mut reached: Vec<&Event> = vec![];
+        for (i, step) in s.steps.iter().enumerate() {
+            let candidates = self.events(
+                s.installation_scope,
+                &step.event,
+                step.filter.as_deref(),
+                (from, to),
+            );
+            reached = if i == 0 {
+                candidates
+            } else {
+                candidates
+                    .into_iter()
+                    .filter(|e| {
+                        reached.iter().any(|p| {
+                            p.time < e.time && step.gap.is_none_or(|g| e.time - p.time <= g)
+                        })
+                    })
+                    .collect()
+            };
+        }
+        let Some(z) = &s.absent else {
+            return !reached.is_empty();
+        };
+        let absent = self.events(
+            s.installation_scope,
+            &z.event,
+            z.filter.as_deref(),
+            (i64::MIN, self.as_of),
+        );
+        reached.iter().any(|last| match z.gap {
+            Some(h) => {
+                last.time + h <= self.as_of
+                    && !absent
+                        .iter()
+                        .any(|e| e.time > last.time && e.time <= last.time + h)
+            }
+            None => !absent.iter().any(|e| e.time > last.time),
+        })
+    }
+
+    /// `count(E) op N per period in K of the last M periods`.
+    fn regular(&self, r: &Regularity) -> bool {
+        let bound = |k: u32| r.period.times(k).before(self.as_of);
+        let mut holding = 0;
+        for k in 1..=r.of_last {
+            let n = self
+                .events(
+                    r.installation_scope,
+                    &r.event,
+                    r.filter.as_deref(),
+                    (bound(k), bound(k - 1)),
+                )
+                .len() as f64;
+            let holds = match r.op {
+                CmpOp::Eq => n == r.times,
+                CmpOp::Ne => n != r.times,
+                CmpOp::Lt => n < r.times,
+                CmpOp::Le => n <= r.times,
+                CmpOp::Gt => n > r.times,
+                CmpOp::Ge => n >= r.times,
+            };
+            holding += u32::from(holds);
+        }
+        holding >= r.at_least
+    }
+
+    /// `anniversary of F within [next] D`: some yearly recurrence of F's date, after its year,
+    /// in the days of the window (inclusive); 29 February falls on 1 March in other years.
+    fn anniversary(&self, inner: &Field, test: &TimeTest, event: Option<&Event>) -> bool {
+        let orig = match self.field(inner, event) {
+            V::Date(d) => d,
+            V::Ts(t) => date_of(t),
+            _ => return false,
+        };
+        let (from, to) = match test {
+            TimeTest::Within(p) => (date_of(p.before(self.as_of)), date_of(self.as_of)),
+            TimeTest::WithinNext(p) => (date_of(self.as_of), date_of(p.after(self.as_of))),
+            other => panic!("an anniversary is tested with within [next], not {other:?}"),
+        };
+        let (orig, from, to) = (naive(orig), naive(from), naive(to));
+        (from.year()..=to.year())
+            .filter(|&y| y > orig.year())
+            .any(|y| {
+                let day = NaiveDate::from_ymd_opt(y, orig.month(), orig.day())
+                    .unwrap_or_else(|| NaiveDate::from_ymd_opt(y, 3, 1).unwrap());
+                from <= day && day <= to
+            })
     }
 
     /// The literal as a value comparable with a field of this kind.
@@ -388,10 +568,20 @@ impl<'a> Pair<'a> {
                 },
                 _ => false,
             },
+            TPred::Sequence(s) => self.sequence(s),
+            TPred::Regular(r) => self.regular(r),
+            TPred::Sugar { body, .. } => self.eval(body, event),
+            TPred::Time {
+                field: Field::Anniversary(inner),
+                test,
+            } => self.anniversary(inner, test, event),
             TPred::Time { field, test } => {
                 let is_date = field.ty() == audience::catalog::ValueType::Date;
                 match (self.field(field, event), test) {
                     (V::Ts(t), TimeTest::Within(p)) => t >= p.before(self.as_of) && t <= self.as_of,
+                    (V::Ts(t), TimeTest::WithinNext(p)) => {
+                        t >= self.as_of && t <= p.after(self.as_of)
+                    }
                     (V::Ts(t), TimeTest::Before(b)) => t < self.bound(*b),
                     (V::Ts(t), TimeTest::After(TimeBound::Date(d))) => {
                         t >= days(*d) as i64 * DAY_US + DAY_US
@@ -399,6 +589,9 @@ impl<'a> Pair<'a> {
                     (V::Ts(t), TimeTest::After(b)) => t > self.bound(*b),
                     (V::Date(d), TimeTest::Within(p)) if is_date => {
                         d >= date_of(p.before(self.as_of)) && d <= date_of(self.as_of)
+                    }
+                    (V::Date(d), TimeTest::WithinNext(p)) if is_date => {
+                        d >= date_of(self.as_of) && d <= date_of(p.after(self.as_of))
                     }
                     (V::Date(d), TimeTest::Before(TimeBound::Date(x))) => d < days(*x),
                     (V::Date(d), TimeTest::Before(b)) => d < date_of(self.bound(*b)),
