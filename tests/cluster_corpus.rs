@@ -139,6 +139,15 @@ async fn flagged_keys(ctx: &SessionContext, plan: LogicalPlan, n: usize) -> Vec<
     out
 }
 
+/// A case of the language's first edition (`NN_…` below 30).
+fn first_edition(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.get(..2))
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n < 30)
+}
+
 /// An export job's shared plan: every valid corpus case at once, one flag column each, gives
 /// each case exactly the audience its own plan gives, locally and (installations target) on the
 /// cluster. A persons job is not sent to a cluster as one plan: Ballista 55 never finishes the
@@ -168,8 +177,19 @@ async fn one_shared_plan_for_the_whole_corpus_equals_each_case_alone() {
         let shared = plan_segments(&segments, &local_sources, &opts).unwrap();
         let got = flagged_keys(&local, shared, typed.len()).await;
         if target == Target::Installations {
-            let shared = plan_segments(&segments, &cluster_sources, &opts).unwrap();
-            let on_cluster = flagged_keys(&cluster, shared, typed.len()).await;
+            // The first edition's cases only (01–29): with every second-edition case too, the
+            // shared plan nests more joins than Ballista 55's plan decoder accepts (prost's
+            // recursion limit of 100); each of those cases is compared on the cluster alone.
+            let first: Vec<_> = cases
+                .iter()
+                .zip(&typed)
+                .filter(|(p, _)| first_edition(p))
+                .map(|(_, t)| t)
+                .collect();
+            let shared = plan_segments(&first, &cluster_sources, &opts).unwrap();
+            let local_first = plan_segments(&first, &local_sources, &opts).unwrap();
+            let got = flagged_keys(&local, local_first, first.len()).await;
+            let on_cluster = flagged_keys(&cluster, shared, first.len()).await;
             assert!(on_cluster == got, "the shared plan differs on the cluster");
         }
         let mut nonempty = 0;

@@ -1589,7 +1589,7 @@ mod tests {
         assert_snapshot!(parsed("a b"), @"E002 2..3 unexpected `b`: expected `and`, `or` or the end of the segment");
         assert_snapshot!(parsed("a and"), @"E003 5..5 expected a condition (an attribute, an event function such as count(…), or `(`), found the end of the segment");
         assert_snapshot!(parsed("name = \"x\\q\""), @r#"E009 9..11 unknown escape `\q` in string (escapes are \" \\ \n \t \r and \u{hex})"#);
-        assert_snapshot!(parsed("count(AppLaunch within 30d >= 3"), @"E004 27..28 expected `)` to close count(…), found `>` (inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`))");
+        assert_snapshot!(parsed("count(AppLaunch within 30d >= 3"), @"E004 27..28 expected `)` to close count(…), found `>` (inside an event function: the event, then `where …`, then a window (`within 30d`, `since 2026-01-01`, `between … and …`); a sequence: did(A then B within 1h))");
         assert_snapshot!(parsed("x between 1 2"), @"E007 12..13 expected `and` in `between … and …`");
         assert_snapshot!(parsed("färg = 1"), @"E008 0..5 `färg` must be quoted: bare names are ASCII (quote it with backticks: `färg`)");
         assert_snapshot!(parsed("d = 2026-13-01"), @"E011 4..14 `2026-13-01` is not a valid date (dates are written YYYY-MM-DD)");

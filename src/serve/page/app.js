@@ -170,11 +170,15 @@ const textarea = $('#segment');
 const highlight = $('#highlight');
 
 const KEYWORDS = new Set(('and or not in between is set where within since before after has any all '
-  + 'contains starts ends with matches ago true false').split(' '));
+  + 'contains starts ends with matches ago true false then next per of the last anniversary for').split(' '));
 /** Words the parser reserves: a name spelled like one must be quoted with backticks. */
-const RESERVED = new Set('and or not in between is where within since before after true false has contains matches'.split(' '));
+const RESERVED = new Set('and or not in between is where within since before after true false has contains matches then'.split(' '));
 const SCOPES = new Set(['person', 'installation', 'custom']);
-let functions = new Set(['count', 'did', 'sum', 'avg', 'min', 'max', 'first', 'last']);
+let functions = new Set(['count', 'did', 'sum', 'avg', 'min', 'max', 'first', 'last', 'distinct',
+  'stopped', 'restarted']);
+/** The functions as completion offers them (`count distinct`). */
+let functionNames = ['count', 'count distinct', 'did', 'sum', 'avg', 'min', 'max', 'first', 'last',
+  'stopped', 'restarted'];
 
 // One alternative per token kind, in KINDS order; the last one takes any character so tokens tile
 // the text with no gaps, which the highlighter relies on.
@@ -436,7 +440,7 @@ function nameItems(before, parts) {
   if (q.join('.') === 'person') return [...attributeItems((a) => a.entity === 'person' && !a.custom, true), scope];
   if (q.join('.') === 'installation') {
     return [...attributeItems((a) => a.entity === 'installation' && !a.custom, true), scope,
-      ...[...functions].map((f) => item('function', f, 'this device\'s events', `${f}(`))];
+      ...functionNames.map((f) => item('function', f, 'this device\'s events', `${f}(`))];
   }
   if (q.at(-1) === 'custom') {
     const entity = q.length === 2 ? q[0] : null;
@@ -447,7 +451,7 @@ function nameItems(before, parts) {
     ...attributeItems(),
     ...state.catalog.derived.map((d) => item('derived', d.name, `derived · ${d.type}`)),
     ...eventItems(),
-    ...[...functions].map((f) => item('function', f, 'event function', `${f}(`)),
+    ...functionNames.map((f) => item('function', f, 'event function', `${f}(`)),
     item('function', 'segment', 'a saved segment', 'segment("'),
     ...keywordItems([...KEYWORDS]),
     item('scope', 'person', 'person attributes', 'person.'),
@@ -1364,7 +1368,9 @@ async function selectSnapshot(id) {
   const { data } = await api(`/catalog?snapshot=${encodeURIComponent(id)}`);
   state.snapshot = state.snapshots.find((s) => s.id === id);
   state.catalog = indexCatalog(data);
-  functions = new Set(data.functions || functions);
+  // `count distinct(`: the word before `(` is the function's last word.
+  functionNames = data.functions || functionNames;
+  functions = new Set(functionNames.map((f) => f.split(' ').pop()));
   const snap = state.snapshot;
   $('#snapshot-meta').replaceChildren(h('code', {}, snap.id),
     ` · ${fmtInt(snap.persons)} persons · ${fmtInt(snap.installations)} installations · ${fmtInt(snap.events)} events`);
