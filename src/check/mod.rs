@@ -272,9 +272,10 @@ impl<'a> Checker<'a> {
     /// The anniversaries of a date or timestamp attribute.
     fn anniversary_of(&mut self, inner: Field, span: Span) -> Option<Field> {
         match &inner {
-            Field::Attribute { ty, .. } if matches!(ty, ValueType::Date | ValueType::Timestamp) => {
-                Some(Field::Anniversary(Box::new(inner)))
-            }
+            Field::Attribute {
+                ty: ValueType::Date | ValueType::Timestamp,
+                ..
+            } => Some(Field::Anniversary(Box::new(inner))),
             other => {
                 self.error_hint(
                     Code::NotAnniversary,

@@ -141,6 +141,7 @@ pub fn sequence_plan(
 
 /// The periods of a regularity test: `bounds[k]` is the start of period k+1 (counted back from
 /// the as-of time), `bounds[0]` the as-of time.
+#[allow(clippy::too_many_arguments)] // the test's parts, each used once
 pub fn regularity_plan(
     scope: Scope,
     event: &str,

@@ -221,7 +221,7 @@ pub enum Test {
     Before(Literal),
     After(Literal),
     /// `op N per period in K of [the] last M periods`.
-    Regular(Regularity),
+    Regular(Box<Regularity>),
 }
 
 /// Calendar periods of a regularity test.

@@ -912,7 +912,7 @@ impl<'a> P<'a> {
                 let (r, v) = self.value_after(r, sym)?;
                 if let Some(per) = self.kw(r, "per") {
                     let (r, reg) = self.regularity(per, op, v)?;
-                    return Ok((r, Some(Test::Regular(reg))));
+                    return Ok((r, Some(Test::Regular(Box::new(reg)))));
                 }
                 return Ok((r, Some(Test::Cmp(op, v))));
             }
