@@ -48,6 +48,7 @@ async fn audience_of(
 fn generated_segments_on_a_cluster_equal_local_audiences() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(16 << 20)
         .enable_all()
         .build()
         .unwrap();
@@ -60,9 +61,10 @@ fn generated_segments_on_a_cluster_equal_local_audiences() {
             ..SessionOptions::default()
         };
         let cluster = open_session(&snapshot, &opts).await.unwrap();
-        let cluster_sources = TableSources::from_session(&cluster, &snapshot.manifest)
+        let mut cluster_sources = TableSources::from_session(&cluster, &snapshot.manifest)
             .await
             .unwrap();
+        cluster_sources.on_cluster = true;
         (snapshot, local, local_sources, cluster, cluster_sources)
     });
     let cases = std::env::var("PROPTEST_CASES")
@@ -117,6 +119,7 @@ fn generated_segments_on_a_cluster_equal_local_audiences() {
 fn aggregates_over_ranges_without_events_finish_on_a_cluster() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(16 << 20)
         .enable_all()
         .build()
         .unwrap();
@@ -128,9 +131,10 @@ fn aggregates_over_ranges_without_events_finish_on_a_cluster() {
             ..SessionOptions::default()
         };
         let cluster = open_session(&snapshot, &opts).await.unwrap();
-        let sources = TableSources::from_session(&cluster, &snapshot.manifest)
+        let mut sources = TableSources::from_session(&cluster, &snapshot.manifest)
             .await
             .unwrap();
+        sources.on_cluster = true;
         (cluster, sources)
     });
     let as_of = snapshot.manifest.as_of - chrono::Duration::hours(30);

@@ -243,7 +243,8 @@ impl Workspace {
     /// A session over an opened snapshot.
     pub async fn new(snapshot: Snapshot, opts: &SessionOptions) -> Result<Workspace> {
         let ctx = open_session(&snapshot, opts).await?;
-        let sources = TableSources::from_session(&ctx, &snapshot.manifest).await?;
+        let mut sources = TableSources::from_session(&ctx, &snapshot.manifest).await?;
+        sources.on_cluster = opts.cluster != Cluster::Local;
         Ok(Workspace {
             snapshot,
             ctx,

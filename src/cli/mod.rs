@@ -233,7 +233,10 @@ pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    // Planning, optimizing and (on a cluster) serializing a long segment's plan recurse once per
+    // plan node; tokio's default 2 MiB worker stacks overflowed on generated segments.
     tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(16 << 20)
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))

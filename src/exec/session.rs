@@ -77,11 +77,13 @@ pub async fn open_session(snapshot: &Snapshot, opts: &SessionOptions) -> Result<
         // A dynamic filter is filled by a join's build side and read by a scan of the same
         // plan. Ballista runs them in different stages, so the scan would wait forever
         // (apache/datafusion-ballista#1375). Ballista turns them off for sessions it upgrades,
-        // but an in-process cluster plans with this config as given.
-        config
-            .options_mut()
-            .optimizer
-            .enable_dynamic_filter_pushdown = false;
+        // but an in-process cluster plans with this config as given. The master switch turns
+        // the per-operator ones off only through `set`, not by assignment, so each is cleared.
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+        optimizer.enable_topk_dynamic_filter_pushdown = false;
+        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
     }
     #[cfg(feature = "cluster")]
     if opts.cluster == Cluster::Standalone {

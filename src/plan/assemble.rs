@@ -6,6 +6,7 @@
 //! installations alone, a person-only segment persons alone.
 
 use super::events::{AggPlans, EventAggregates, Scope};
+use super::optional_side::optional_side;
 use super::sources::TableSources;
 use crate::catalog::{INSTALLATION_ID, PERSON_ID};
 use crate::store::{INSTALLATIONS_TABLE, PERSONS_TABLE};
@@ -287,7 +288,11 @@ fn join(
                 } else {
                     JoinType::Left
                 };
-                pairs.join(plan.clone(), kind, (vec![left], vec![right]), None)
+                let plan = match kind {
+                    JoinType::Left => optional_side(sources, plan.clone(), scope.key())?,
+                    _ => plan.clone(),
+                };
+                pairs.join(plan, kind, (vec![left], vec![right]), None)
             })
     };
     // Every aggregate is left-joined (a pair without events has defaults), except those no

@@ -4,6 +4,7 @@
 use super::assemble::{assemble, assemble_each, installation_col, person_col, Needs, Target};
 use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
+use super::optional_side::optional_side;
 use super::patterns::{
     distinct_plan, edge_value_plan, regularity_plan, sequence_plan, zero_holds, PlannedStep,
 };
@@ -1176,7 +1177,7 @@ fn sequence_points_plan(
                     .filter((col(T) + lit(gap)).lt_eq(lit(after.to)))?
                     .alias("last")?
                     .join(
-                        zs.build()?,
+                        optional_side(sources, zs.build()?, key)?,
                         JoinType::Left,
                         on("last", "z"),
                         Some(
@@ -1215,7 +1216,7 @@ fn sequence_points_plan(
                     .collect::<Result<Vec<_>>>()?;
                 let zs = zs.aggregate(vec![of("z", key).alias(key)], latest)?;
                 reached = reached.alias("last")?.join(
-                    zs.alias("z")?.build()?,
+                    optional_side(sources, zs.alias("z")?.build()?, key)?,
                     JoinType::Left,
                     on("last", "z"),
                     None,

@@ -4,6 +4,7 @@ pub mod assemble;
 pub mod derived;
 pub mod events;
 pub mod lower;
+pub mod optional_side;
 pub mod patterns;
 pub mod predicates;
 pub mod sources;

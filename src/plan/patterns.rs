@@ -7,6 +7,7 @@
 //! "sequences as joins").
 
 use super::events::{scan_condition, Scope, TimeRange, PATTERN_VALUE};
+use super::optional_side::optional_side;
 use super::sources::TableSources;
 use crate::catalog::{ValueType, EVENT_TIME, INSTALLATION_ID};
 use crate::store::event_table;
@@ -127,7 +128,7 @@ pub fn sequence_plan(
             ),
         };
         reached = side("last", reached)?.join(
-            side("z", zs)?.build()?,
+            optional_side(sources, side("z", zs)?.build()?, key)?,
             JoinType::LeftAnti,
             both("last", "z"),
             Some(condition),

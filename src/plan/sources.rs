@@ -39,6 +39,8 @@ pub struct TableSources {
     pub activity_columns: summary::SummaryColumns,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
+    /// Plans run on a Ballista cluster (see `optional_side`); set by whoever opened the session.
+    pub on_cluster: bool,
 }
 
 impl std::fmt::Debug for TableSources {
@@ -96,6 +98,7 @@ impl TableSources {
                     .push((e.period, e.file.rows));
                 m
             }),
+            on_cluster: false,
         })
     }
 
@@ -140,6 +143,7 @@ impl TableSources {
             activity_in_persons: false,
             activity_columns: Default::default(),
             event_rows: HashMap::new(),
+            on_cluster: false,
         }
     }
 
