@@ -130,7 +130,16 @@ impl<'a> Checker<'a> {
                     Code::BadAggregateProperty,
                     p.span,
                     format!("{}(…) takes an event, not a property", a.func.name()),
-                    format!("write {}({})", a.func.name(), event.name),
+                    match a.func {
+                        // The property of the first or last event follows the call.
+                        AggFunc::First | AggFunc::Last => format!(
+                            "write {f}({e}).{p} for the {p} of the {f} {e}, or {f}({e}) for its time",
+                            f = a.func.name(),
+                            e = event.name,
+                            p = p.text
+                        ),
+                        _ => format!("write {}({})", a.func.name(), event.name),
+                    },
                 );
                 ok = false;
                 None
@@ -296,7 +305,7 @@ mod tests {
     fn event_functions_say_what_they_need() {
         assert_snapshot!(checked("sum(Purchase.currency) > 1"), @"E041 13..21 sum(…) needs a number property, but Purchase.currency is a string (count(…) counts events: count(Purchase where currency = …))");
         assert_snapshot!(checked("avg(Purchase) > 1"), @"E041 0..13 avg(…) needs a property: which number of Purchase should it use? (write avg(Purchase.amount))");
-        assert_snapshot!(checked("first(Install.price) within 7d"), @"E041 14..19 first(…) takes an event, not a property (write first(Install))");
+        assert_snapshot!(checked("first(Install.price) within 7d"), @"E041 14..19 first(…) takes an event, not a property (write first(Install).price for the price of the first Install, or first(Install) for its time)");
         assert_snapshot!(checked("count(AppLaunch within 2026-01-01) > 1"), @"E035 23..33 `within` takes a duration, not a date (e.g. within 30d, within 12h)");
         assert_snapshot!(checked("count(AppLaunch since 30d) > 1"), @"E035 22..25 a duration where a point in time belongs (write `30d ago`, or use `within 30d`)");
         assert_snapshot!(checked("did(Purchase) > 1"), @"E040 0..13 did(…) is a condition on its own and cannot be compared (use count(…) to compare how often: count(AddToCart within 7d) >= 2)");

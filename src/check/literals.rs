@@ -120,6 +120,16 @@ impl<'a> Checker<'a> {
             );
             return TPred::Const(false);
         }
+        if let (Field::Agg(_), Test::WithinNext(l)) = (&field, test) {
+            // Only events up to the as-of time count, so an event's time never lies ahead.
+            self.error_hint(
+                Code::OperatorNotApplicable,
+                span,
+                format!("`{subject}` is an event's time, never after the as-of time: `within next` looks ahead"),
+                format!("to look back, write `{subject} within {l}`"),
+            );
+            return TPred::Const(false);
+        }
         let result = match test {
             Test::Regular(_) => {
                 unreachable!("the checker reads regularity tests before their operand")

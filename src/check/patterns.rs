@@ -36,6 +36,16 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
+            LitValue::Duration(p, text) if p.micros <= 0 => {
+                // Each step comes strictly after the one before, so nothing follows within 0.
+                self.error_hint(
+                    Code::BadGap,
+                    l.span,
+                    format!("{what} `{text}` is empty: a step comes strictly after the one before"),
+                    "e.g. within 1s, within 1h",
+                );
+                None
+            }
             LitValue::Duration(p, _) => Some(p.micros),
             other => {
                 self.error_hint(
