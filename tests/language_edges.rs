@@ -529,3 +529,66 @@ fn first_and_last_properties_and_count_distinct() {
         &["u53"],
     );
 }
+
+/// A trend's points share one plan for `first(E).p` / `last(E).p` (one column a point): each
+/// point equals the reference at that as-of, ties at one instant included (u50, u51), for both
+/// targets, on days before, at and after the values change (u52 buys one a day from 10-05).
+#[test]
+fn first_and_last_properties_at_each_point_of_a_trend() {
+    let f = fixture();
+    let segments = [
+        "first(Purchase).category = \"a\"",
+        "last(Purchase).category = \"b\" or last(Purchase).amount = 4",
+        "last(Purchase within 2d).category = \"a\"",
+        "first(Purchase since 2026-10-06).category is set",
+        "not (last(Purchase).category = \"b\")",
+    ];
+    for segment in segments {
+        let src = format!("custom.fixture = \"values\" and ({segment})");
+        let typed = compile(&src, &f.catalog, &NoSavedSegments).unwrap();
+        for (target, persons) in [("persons", true), ("installations", false)] {
+            let out = audience()
+                .args(["trend", "--store", f.store.to_str().unwrap()])
+                .args([
+                    "--from",
+                    "2026-10-04",
+                    "--to",
+                    "2026-10-10",
+                    "--format",
+                    "csv",
+                ])
+                .args(["--target", target, &src])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{segment}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout).unwrap();
+            let points: Vec<(String, usize)> = text
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let mut cols = l.split(',');
+                    let at = cols.next().unwrap().to_string();
+                    (at, cols.next().unwrap().parse().unwrap())
+                })
+                .collect();
+            assert_eq!(points.len(), 7, "{segment}: {text}");
+            let mut changes = BTreeSet::new();
+            for (at, n) in &points {
+                let micros = chrono::DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .timestamp_micros();
+                let want = f.reference.audience(&typed, micros, persons).len();
+                assert_eq!(*n, want, "{segment} ({target}) at {at}");
+                changes.insert(*n);
+            }
+            assert!(
+                changes.len() > 1,
+                "{segment} ({target}): the same count at every point tests little"
+            );
+        }
+    }
+}

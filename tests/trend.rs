@@ -517,3 +517,26 @@ fn a_sequence_trend_reads_each_steps_events_once() {
         "{plan}"
     );
 }
+
+#[test]
+fn a_last_value_trend_reads_its_events_twice_for_every_point() {
+    let points = [
+        "2026-10-01T00:00:00Z",
+        "2026-10-02T00:00:00Z",
+        "2026-10-03T00:00:00Z",
+        "2026-10-04T00:00:00Z",
+    ];
+    // One plan answers every point: the edge times, then the events at them.
+    let plan = trend_plan(
+        r#"last(Purchase).category = "fashion" and first(AddToCart within 7d).price > 20"#,
+        Target::Installations,
+        &points,
+    );
+    for event in ["event_purchase", "event_addtocart"] {
+        assert_eq!(
+            plan.matches(&format!("TableScan: {event}")).count(),
+            2,
+            "two scans of {event} for all four points:\n{plan}"
+        );
+    }
+}

@@ -6,7 +6,8 @@ use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::optional_side::optional_side;
 use super::patterns::{
-    distinct_plan, edge_value_plan, regularity_plan, sequence_plan, zero_holds, PlannedStep,
+    distinct_plan, edge_value_plan, edge_value_points_plan, points_value, regularity_plan,
+    sequence_plan, zero_holds, PlannedStep,
 };
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
@@ -460,18 +461,49 @@ impl<'a> Lowering<'a> {
                     )?,
                     Some(lit(0i64)),
                 ),
-                kind => (
-                    edge_value_plan(
-                        scope,
-                        &a.event,
-                        filter.as_ref(),
-                        property,
-                        &range,
-                        kind == AggKind::LastValue,
-                        self.sources,
-                    )?,
-                    None,
-                ),
+                kind => {
+                    let last = kind == AggKind::LastValue;
+                    if let Some(trend) = self.trend.clone() {
+                        // One plan answers every point; each point reads its own column.
+                        let ranges: Vec<TimeRange> = trend
+                            .as_ofs
+                            .iter()
+                            .map(|&as_of| {
+                                self.as_of = as_of;
+                                self.range_of(a)
+                            })
+                            .collect();
+                        self.as_of = trend.as_ofs[trend.at];
+                        let plan = edge_value_points_plan(
+                            scope,
+                            &a.event,
+                            filter.as_ref(),
+                            property,
+                            &ranges,
+                            last,
+                            self.sources,
+                        )?;
+                        return Ok(match self.aggs.request_pattern(scope, plan)? {
+                            Expr::Column(c) => Expr::Column(datafusion::common::Column::new(
+                                c.relation,
+                                points_value(trend.at),
+                            )),
+                            other => other,
+                        });
+                    }
+                    (
+                        edge_value_plan(
+                            scope,
+                            &a.event,
+                            filter.as_ref(),
+                            property,
+                            &range,
+                            last,
+                            self.sources,
+                        )?,
+                        None,
+                    )
+                }
             };
             let v = self.aggs.request_pattern(scope, plan)?;
             return Ok(match none {
@@ -970,9 +1002,10 @@ impl Lowering<'_> {
         self.trend = Some(trend);
         Ok(planned?.map(|v| {
             let v = match v {
-                Expr::Column(c) => {
-                    Expr::Column(datafusion::common::Column::new(c.relation, point_value(at)))
-                }
+                Expr::Column(c) => Expr::Column(datafusion::common::Column::new(
+                    c.relation,
+                    points_value(at),
+                )),
                 other => other,
             };
             coalesce(vec![v, lit(false)])
@@ -1030,13 +1063,8 @@ impl Lowering<'_> {
     }
 }
 
-/// The value column of point `k` in [`sequence_points_plan`].
-fn point_value(k: usize) -> String {
-    format!("v{k}")
-}
-
 /// A sequence at several as-of points at once: one row per key with a boolean column
-/// [`point_value`] per point, true where the sequence happened by that point; `None` when the
+/// [`points_value`] per point, true where the sequence happened by that point; `None` when the
 /// points' windows are not of one kind (each point then keeps its own plan).
 ///
 /// The steps' events are read once, over the union of the points' windows. Each event of
@@ -1243,7 +1271,7 @@ fn sequence_points_plan(
                 let values = holds
                     .into_iter()
                     .enumerate()
-                    .map(|(j, h)| bool_or(h).alias(point_value(j)))
+                    .map(|(j, h)| bool_or(h).alias(points_value(j)))
                     .collect::<Vec<_>>();
                 return Ok(Some(
                     reached
@@ -1256,7 +1284,7 @@ fn sequence_points_plan(
     let values = holds
         .into_iter()
         .enumerate()
-        .map(|(j, h)| bool_or(h).alias(point_value(j)))
+        .map(|(j, h)| bool_or(h).alias(points_value(j)))
         .collect::<Vec<_>>();
     Ok(Some(reached.aggregate(vec![col(key)], values)?.build()?))
 }

@@ -9,6 +9,7 @@
 use super::events::{scan_condition, Scope, TimeRange, PATTERN_VALUE};
 use super::optional_side::optional_side;
 use super::sources::TableSources;
+use crate::base::exprs::ts_lit;
 use crate::catalog::{ValueType, EVENT_TIME, INSTALLATION_ID};
 use crate::store::event_table;
 use crate::syntax::ast::CmpOp;
@@ -277,6 +278,86 @@ pub fn distinct_plan(
         .aggregate(vec![col(key), col("x")], Vec::<Expr>::new())?
         .aggregate(vec![col(key)], vec![count(lit(1)).alias(PATTERN_VALUE)])?
         .build()
+}
+
+/// `first(E …).p` / `last(E …).p` at several as-of points at once (a trend): one row per key
+/// with a column [`points_value`]`(j)` per point, as [`edge_value_plan`] gives at point j.
+///
+/// The events are read twice over the union of the points' ranges, as for one point: once for
+/// every point's edge time per key (one FILTER aggregate a point), once for the events at any of
+/// those times (an inner join on the key whose filter tests the times), whose values are then
+/// picked per point by the same rule (a set value wins, then the smallest or largest).
+pub fn edge_value_points_plan(
+    scope: Scope,
+    event: &str,
+    filter: Option<&Expr>,
+    (property, ty): (&str, ValueType),
+    ranges: &[TimeRange],
+    last: bool,
+    sources: &TableSources,
+) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::ExprFunctionExt;
+    let key = scope.key();
+    let pick = |e: Expr| if last { max(e) } else { min(e) };
+    let union = TimeRange {
+        from: ranges
+            .iter()
+            .map(|r| r.from)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|f| f.into_iter().min()),
+        to: ranges.iter().map(|r| r.to).max().unwrap_or(i64::MIN),
+    };
+    let t = || col(EVENT_TIME);
+    let edges = ranges
+        .iter()
+        .enumerate()
+        .map(|(j, r)| {
+            let mut inside = t().lt(ts_lit(r.to));
+            if let Some(from) = r.from {
+                inside = t().gt_eq(ts_lit(from)).and(inside);
+            }
+            Ok(pick(t()).filter(inside).build()?.alias(edge_time(j)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let edges = matching_rows(scope, event, filter, &union, sources)?
+        .aggregate(vec![col(key)], edges)?
+        .alias("edge")?
+        .build()?;
+    let e_time = || Expr::Column(Column::new(Some("e"), EVENT_TIME));
+    let at_edge = |j: usize| e_time().eq(Expr::Column(Column::new(Some("edge"), edge_time(j))));
+    let at_any = (1..ranges.len()).fold(at_edge(0), |any, j| any.or(at_edge(j)));
+    let values = (0..ranges.len())
+        .map(|j| {
+            Ok(pick(col("x"))
+                .filter(at_edge(j))
+                .build()?
+                .alias(points_value(j)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    matching_rows(scope, event, filter, &union, sources)?
+        .project(vec![col(key), t(), value_of(property, ty).alias("x")])?
+        .alias("e")?
+        .join(
+            edges,
+            JoinType::Inner,
+            (
+                vec![Column::new(Some("e"), key)],
+                vec![Column::new(Some("edge"), key)],
+            ),
+            Some(at_any),
+        )?
+        .aggregate(vec![Expr::Column(Column::new(Some("e"), key))], values)?
+        .build()
+}
+
+/// Point j's edge time in [`edge_value_points_plan`].
+fn edge_time(j: usize) -> String {
+    format!("t{j}")
+}
+
+/// Point j's value column in the plans of several as-of points at once.
+pub fn points_value(j: usize) -> String {
+    format!("v{j}")
 }
 
 /// `first(E …).p` / `last(E …).p`: the first / last time per key, then the events at that time,
