@@ -530,11 +530,12 @@ fn first_and_last_properties_and_count_distinct() {
     );
 }
 
-/// A trend's points share one plan for `first(E).p` / `last(E).p` (one column a point): each
+/// A trend's points share one plan for `first(E).p`, `last(E).p` and `count distinct` (one
+/// column a point): each
 /// point equals the reference at that as-of, ties at one instant included (u50, u51), for both
 /// targets, on days before, at and after the values change (u52 buys one a day from 10-05).
 #[test]
-fn first_and_last_properties_at_each_point_of_a_trend() {
+fn values_and_distinct_counts_at_each_point_of_a_trend() {
     let f = fixture();
     let segments = [
         "first(Purchase).category = \"a\"",
@@ -542,6 +543,8 @@ fn first_and_last_properties_at_each_point_of_a_trend() {
         "last(Purchase within 2d).category = \"a\"",
         "first(Purchase since 2026-10-06).category is set",
         "not (last(Purchase).category = \"b\")",
+        "count distinct(Purchase.category) = 2",
+        "count distinct(Purchase.category within 3d) = 1",
     ];
     for segment in segments {
         let src = format!("custom.fixture = \"values\" and ({segment})");

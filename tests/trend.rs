@@ -519,7 +519,7 @@ fn a_sequence_trend_reads_each_steps_events_once() {
 }
 
 #[test]
-fn a_last_value_trend_reads_its_events_twice_for_every_point() {
+fn value_and_distinct_count_trends_share_their_scans_across_points() {
     let points = [
         "2026-10-01T00:00:00Z",
         "2026-10-02T00:00:00Z",
@@ -539,4 +539,14 @@ fn a_last_value_trend_reads_its_events_twice_for_every_point() {
             "two scans of {event} for all four points:\n{plan}"
         );
     }
+    let plan = trend_plan(
+        "count distinct(ViewProduct.category within 7d) >= 2",
+        Target::Persons,
+        &points,
+    );
+    assert_eq!(
+        plan.matches("TableScan: event_viewproduct").count(),
+        1,
+        "one scan of ViewProduct for all four points:\n{plan}"
+    );
 }

@@ -6,8 +6,8 @@ use super::derived::{born_by, random_bucket, version_compare};
 use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::optional_side::optional_side;
 use super::patterns::{
-    distinct_plan, edge_value_plan, edge_value_points_plan, points_value, regularity_plan,
-    sequence_plan, zero_holds, PlannedStep,
+    distinct_plan, distinct_points_plan, edge_value_plan, edge_value_points_plan, points_value,
+    regularity_plan, sequence_plan, zero_holds, PlannedStep,
 };
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
@@ -449,66 +449,47 @@ impl<'a> Lowering<'a> {
         ) = (a.kind, &a.property)
         {
             let property = (column.as_str(), *ty);
-            let (plan, none) = match a.kind {
-                AggKind::CountDistinct => (
-                    distinct_plan(
-                        scope,
-                        &a.event,
-                        filter.as_ref(),
-                        property,
-                        &range,
-                        self.sources,
-                    )?,
-                    Some(lit(0i64)),
-                ),
-                kind => {
-                    let last = kind == AggKind::LastValue;
-                    if let Some(trend) = self.trend.clone() {
-                        // One plan answers every point; each point reads its own column.
-                        let ranges: Vec<TimeRange> = trend
-                            .as_ofs
-                            .iter()
-                            .map(|&as_of| {
-                                self.as_of = as_of;
-                                self.range_of(a)
-                            })
-                            .collect();
-                        self.as_of = trend.as_ofs[trend.at];
-                        let plan = edge_value_points_plan(
-                            scope,
-                            &a.event,
-                            filter.as_ref(),
-                            property,
-                            &ranges,
-                            last,
-                            self.sources,
-                        )?;
-                        return Ok(match self.aggs.request_pattern(scope, plan)? {
-                            Expr::Column(c) => Expr::Column(datafusion::common::Column::new(
-                                c.relation,
-                                points_value(trend.at),
-                            )),
-                            other => other,
-                        });
-                    }
-                    (
-                        edge_value_plan(
-                            scope,
-                            &a.event,
-                            filter.as_ref(),
-                            property,
-                            &range,
-                            last,
-                            self.sources,
-                        )?,
-                        None,
-                    )
+            let last = a.kind == AggKind::LastValue;
+            // In a trend, one plan answers every point and each point reads its own column.
+            let (plan, column) = match self.trend.clone() {
+                Some(trend) => {
+                    let ranges: Vec<TimeRange> = trend
+                        .as_ofs
+                        .iter()
+                        .map(|&as_of| {
+                            self.as_of = as_of;
+                            self.range_of(a)
+                        })
+                        .collect();
+                    self.as_of = trend.as_ofs[trend.at];
+                    let (e, f, s) = (&a.event, filter.as_ref(), self.sources);
+                    let plan = match a.kind {
+                        AggKind::CountDistinct => {
+                            distinct_points_plan(scope, e, f, property, &ranges, s)?
+                        }
+                        _ => edge_value_points_plan(scope, e, f, property, &ranges, last, s)?,
+                    };
+                    (plan, Some(points_value(trend.at)))
+                }
+                None => {
+                    let (e, f, s) = (&a.event, filter.as_ref(), self.sources);
+                    let plan = match a.kind {
+                        AggKind::CountDistinct => distinct_plan(scope, e, f, property, &range, s)?,
+                        _ => edge_value_plan(scope, e, f, property, &range, last, s)?,
+                    };
+                    (plan, None)
                 }
             };
-            let v = self.aggs.request_pattern(scope, plan)?;
-            return Ok(match none {
-                Some(zero) => coalesce(vec![v, zero]),
-                None => v,
+            let v = match (self.aggs.request_pattern(scope, plan)?, column) {
+                (Expr::Column(c), Some(name)) => {
+                    Expr::Column(datafusion::common::Column::new(c.relation, name))
+                }
+                (v, _) => v,
+            };
+            // A key without events has no distinct values (0) and no first or last one.
+            return Ok(match a.kind {
+                AggKind::CountDistinct => coalesce(vec![v, lit(0i64)]),
+                _ => v,
             });
         }
         Ok(self.aggs.request(AggRequest {

@@ -299,25 +299,12 @@ pub fn edge_value_points_plan(
     use datafusion::logical_expr::ExprFunctionExt;
     let key = scope.key();
     let pick = |e: Expr| if last { max(e) } else { min(e) };
-    let union = TimeRange {
-        from: ranges
-            .iter()
-            .map(|r| r.from)
-            .collect::<Option<Vec<_>>>()
-            .and_then(|f| f.into_iter().min()),
-        to: ranges.iter().map(|r| r.to).max().unwrap_or(i64::MIN),
-    };
+    let union = union_of(ranges);
     let t = || col(EVENT_TIME);
     let edges = ranges
         .iter()
         .enumerate()
-        .map(|(j, r)| {
-            let mut inside = t().lt(ts_lit(r.to));
-            if let Some(from) = r.from {
-                inside = t().gt_eq(ts_lit(from)).and(inside);
-            }
-            Ok(pick(t()).filter(inside).build()?.alias(edge_time(j)))
-        })
+        .map(|(j, r)| Ok(pick(t()).filter(inside(r)).build()?.alias(edge_time(j))))
         .collect::<Result<Vec<_>>>()?;
     let edges = matching_rows(scope, event, filter, &union, sources)?
         .aggregate(vec![col(key)], edges)?
@@ -348,6 +335,67 @@ pub fn edge_value_points_plan(
         )?
         .aggregate(vec![Expr::Column(Column::new(Some("e"), key))], values)?
         .build()
+}
+
+/// `count distinct(E.p …)` at several as-of points at once (a trend): the distinct (key, value)
+/// pairs over the union of the points' ranges, each with whether point j's range saw it, then a
+/// count a point per key ([`points_value`]`(j)`), as [`distinct_plan`] gives at point j.
+pub fn distinct_points_plan(
+    scope: Scope,
+    event: &str,
+    filter: Option<&Expr>,
+    (property, ty): (&str, ValueType),
+    ranges: &[TimeRange],
+    sources: &TableSources,
+) -> Result<LogicalPlan> {
+    use datafusion::functions_aggregate::expr_fn::bool_or;
+    use datafusion::logical_expr::ExprFunctionExt;
+    let key = scope.key();
+    let seen = |j: usize| format!("s{j}");
+    let seen_by = ranges
+        .iter()
+        .enumerate()
+        .map(|(j, r)| bool_or(inside(r)).alias(seen(j)))
+        .collect::<Vec<_>>();
+    let counts = (0..ranges.len())
+        .map(|j| {
+            Ok(count(lit(1))
+                .filter(col(seen(j)))
+                .build()?
+                .alias(points_value(j)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    matching_rows(scope, event, filter, &union_of(ranges), sources)?
+        .filter(col(property).is_not_null())?
+        .project(vec![
+            col(key),
+            value_of(property, ty).alias("x"),
+            col(EVENT_TIME),
+        ])?
+        .aggregate(vec![col(key), col("x")], seen_by)?
+        .aggregate(vec![col(key)], counts)?
+        .build()
+}
+
+/// The smallest range holding every one of `ranges`.
+fn union_of(ranges: &[TimeRange]) -> TimeRange {
+    TimeRange {
+        from: ranges
+            .iter()
+            .map(|r| r.from)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|f| f.into_iter().min()),
+        to: ranges.iter().map(|r| r.to).max().unwrap_or(i64::MIN),
+    }
+}
+
+/// Whether an event's time is in `r`.
+fn inside(r: &TimeRange) -> Expr {
+    let before_end = col(EVENT_TIME).lt(ts_lit(r.to));
+    match r.from {
+        Some(from) => col(EVENT_TIME).gt_eq(ts_lit(from)).and(before_end),
+        None => before_end,
+    }
 }
 
 /// Point j's edge time in [`edge_value_points_plan`].
