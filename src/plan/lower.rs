@@ -7,7 +7,7 @@ use super::events::{AggRequest, EventAggregates, Scope, TimeRange};
 use super::optional_side::optional_side;
 use super::patterns::{
     distinct_plan, distinct_points_plan, edge_value_plan, edge_value_points_plan, points_value,
-    regularity_plan, sequence_plan, zero_holds, PlannedStep,
+    regularity_plan, sequence_plan, step_rows, union_of, zero_holds, PlannedStep,
 };
 use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMatch, StringMatch};
 use super::sources::TableSources;
@@ -1067,12 +1067,9 @@ fn sequence_points_plan(
     as_ofs: &[i64],
     sources: &TableSources,
 ) -> Result<Option<LogicalPlan>> {
-    use super::events::scan_condition;
-    use crate::catalog::{EVENT_TIME, INSTALLATION_ID};
-    use crate::store::event_table;
     use datafusion::common::{Column, JoinType};
     use datafusion::functions_aggregate::expr_fn::{bool_or, max, min};
-    use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder};
+    use datafusion::logical_expr::ExprFunctionExt;
     const T: &str = "t";
     const S: &str = "s";
     let key = scope.key();
@@ -1084,30 +1081,9 @@ fn sequence_points_plan(
     if mixed && steps.iter().skip(1).any(|s| s.gap.is_none()) {
         return Ok(None);
     }
-    let earliest = windows
-        .iter()
-        .map(|w| w.from)
-        .try_fold(i64::MAX, |acc, f| f.map(|f| acc.min(f)));
-    let positive = TimeRange {
-        from: earliest,
-        to: windows.iter().map(|w| w.to).max().unwrap_or(i64::MIN),
-    };
-    let rows = |step: &PlannedStep, range: &TimeRange| -> Result<LogicalPlanBuilder> {
-        let mut filter = scan_condition(range, sources);
-        if let Some(f) = &step.filter {
-            filter = filter.and(f.clone());
-        }
-        if scope == Scope::Installation {
-            filter = filter.and(col(INSTALLATION_ID).is_not_null());
-        }
-        let table = event_table(&step.event);
-        LogicalPlanBuilder::scan(&table, sources.get(&table)?, None)?
-            .filter(filter)?
-            .project(vec![
-                col(key),
-                cast(col(EVENT_TIME), DataType::Int64).alias(T),
-            ])
-    };
+    let positive = union_of(windows);
+    let earliest = positive.from;
+    let rows = |step: &PlannedStep, range: &TimeRange| step_rows(scope, step, range, sources);
     let of = |alias: &str, name: &str| Expr::Column(Column::new(Some(alias), name));
     let on = |a: &str, b: &str| {
         (

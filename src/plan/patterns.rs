@@ -32,7 +32,7 @@ pub struct PlannedStep {
 const T: &str = "t";
 
 /// The rows `(key, t)` of one step: its event's rows in `range` matching its filter.
-fn step_rows(
+pub(super) fn step_rows(
     scope: Scope,
     step: &PlannedStep,
     range: &TimeRange,
@@ -378,7 +378,7 @@ pub fn distinct_points_plan(
 }
 
 /// The smallest range holding every one of `ranges`.
-fn union_of(ranges: &[TimeRange]) -> TimeRange {
+pub(super) fn union_of(ranges: &[TimeRange]) -> TimeRange {
     TimeRange {
         from: ranges
             .iter()
