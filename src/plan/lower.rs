@@ -788,15 +788,13 @@ impl Lowering<'_> {
         }
     }
 
-    fn sequence(&mut self, seq: &Sequence) -> Result<Expr> {
-        if let Some(v) = self.sequence_at_points(seq)? {
-            return Ok(v);
-        }
-        let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
+    /// A sequence's positive steps and its `then not` step, with their filters lowered.
+    fn steps_of(&mut self, seq: &Sequence) -> Result<(Vec<PlannedStep>, Option<PlannedStep>)> {
+        let mut lower = |s: &Step| -> Result<PlannedStep> {
             Ok(PlannedStep {
                 event: s.event.clone(),
                 filter: match &s.filter {
-                    Some(p) => Some(l.pred(p, Some(&s.event))?),
+                    Some(p) => Some(self.pred(p, Some(&s.event))?),
                     None => None,
                 },
                 gap: s.gap,
@@ -805,12 +803,17 @@ impl Lowering<'_> {
         let steps = seq
             .steps
             .iter()
-            .map(|s| lower(s, self))
+            .map(&mut lower)
             .collect::<Result<Vec<_>>>()?;
-        let absent = match &seq.absent {
-            Some(a) => Some(lower(a, self)?),
-            None => None,
-        };
+        let absent = seq.absent.as_ref().map(lower).transpose()?;
+        Ok((steps, absent))
+    }
+
+    fn sequence(&mut self, seq: &Sequence) -> Result<Expr> {
+        if let Some(v) = self.sequence_at_points(seq)? {
+            return Ok(v);
+        }
+        let (steps, absent) = self.steps_of(seq)?;
         let window = self.range_of(&EventAgg {
             installation_scope: seq.installation_scope,
             event: String::new(),
@@ -994,25 +997,7 @@ impl Lowering<'_> {
     }
 
     fn sequence_points(&mut self, seq: &Sequence, trend: &TrendPoints) -> Result<Option<Expr>> {
-        let lower = |s: &Step, l: &mut Self| -> Result<PlannedStep> {
-            Ok(PlannedStep {
-                event: s.event.clone(),
-                filter: match &s.filter {
-                    Some(p) => Some(l.pred(p, Some(&s.event))?),
-                    None => None,
-                },
-                gap: s.gap,
-            })
-        };
-        let steps = seq
-            .steps
-            .iter()
-            .map(|s| lower(s, self))
-            .collect::<Result<Vec<_>>>()?;
-        let absent = match &seq.absent {
-            Some(a) => Some(lower(a, self)?),
-            None => None,
-        };
+        let (steps, absent) = self.steps_of(seq)?;
         let windows = trend
             .as_ofs
             .iter()
