@@ -5,12 +5,15 @@ for DataFusion (`audience sql`), on one snapshot store.
     python3 benches/compare.py                      # the 1M-person store, release binary, 3 runs
     python3 benches/compare.py --store data/sample --runs 1 --bin target/debug/audience
     python3 benches/compare.py --only 'churn|export' --memory-limit 512MiB --json results.json
+    python3 benches/compare.py --back 45            # every segment 45 days before the snapshot's as-of
 
 Segments are benches/segments/NN_name.seg (a first line `# target: persons` selects the persons
 target; the default is installations), each with NN_name.sql: hand-written SQL returning one row
 holding the count, the same text for DuckDB and DataFusion, with placeholders `{as_of}`,
 `{period}` and `{period_from:Nd}` filled from the snapshot's manifest (see duckdb_query.py).
-`segment("name")` references resolve from benches/segments/saved.
+`segment("name")` references resolve from benches/segments/saved. `--back N` evaluates everything
+N days before the snapshot's as-of (`audience count --as-of`, `{as_of}` moved alike): a backtest,
+where windows no longer end at the as-of the snapshot's activity summary was built for.
 
 Every run is a fresh process: `audience count` and `audience sql` are timed as whole processes
 (wall clock, from this script: startup, opening the snapshot, planning and execution); DuckDB runs
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import os
 import re
@@ -262,15 +266,20 @@ def count_cmd(binary: Path, store: Path, seg: Segment, threads: int, extra: list
 
 
 class Bench:
-    def __init__(self, binary: Path, store: Path, threads: int):
+    def __init__(self, binary: Path, store: Path, threads: int, back_days: int = 0):
         self.binary = binary
         self.store = store
         self.threads = threads
-        self.snapshot_dir, self.manifest = dq.load_snapshot(store)
+        self.snapshot_dir, manifest = dq.load_snapshot(store)
         self.sql_threads = ["--threads", str(threads)]
+        # Every engine evaluates at `at`: the snapshot's as-of, or `back_days` before it.
+        self.at = dq.as_of(manifest) - dt.timedelta(days=back_days) if back_days else None
+        self.snapshot_manifest = manifest
+        self.manifest = dq.at(manifest, self.at)
+        self.at_args = ["--as-of", self.at.isoformat()] if self.at else []
 
     def audience(self, seg: Segment, m: Measure, extra: list[str] = ()) -> Run:
-        r = run(count_cmd(self.binary, self.store, seg, self.threads, extra))
+        r = run(count_cmd(self.binary, self.store, seg, self.threads, [*self.at_args, *extra]))
         m.add(r, parse_int(r.stdout) if r.returncode == 0 else None)
         t = re.search(r"check_ms=([\d.]+) query_ms=([\d.]+)", r.stderr)
         if r.returncode == 0 and t:
@@ -288,7 +297,7 @@ class Bench:
 
     def duckdb(self, seg: Segment, m: Measure) -> None:
         r = run([
-            sys.executable, str(DUCKDB_QUERY), "--threads", str(self.threads),
+            sys.executable, str(DUCKDB_QUERY), "--threads", str(self.threads), *self.at_args,
             "count", str(self.store), str(seg.sql),
         ])
         if r.returncode == 0:
@@ -317,7 +326,7 @@ def export_job(bench: Bench, runs: int) -> dict:
     if missing:
         sys.exit(f"export job: no DuckDB SQL for {', '.join(missing)}")
     common = ["--store", str(bench.store), "--segments", str(seg_dir), "--channel", "push",
-              "--threads", str(bench.threads)]
+              "--threads", str(bench.threads), *bench.at_args]
     result = {"segments": names, "job": Measure(), "one_by_one": Measure(), "duckdb": Measure()}
     rows: dict[str, dict[str, int | None]] = {n: {} for n in names}
     for _ in range(runs):
@@ -349,7 +358,7 @@ def export_job(bench: Bench, runs: int) -> dict:
         # DuckDB: the 10 COPY statements in one process, timed in-process.
         with tempfile.TemporaryDirectory() as out:
             r = run([
-                sys.executable, str(DUCKDB_QUERY), "--threads", str(bench.threads),
+                sys.executable, str(DUCKDB_QUERY), "--threads", str(bench.threads), *bench.at_args,
                 "copy", str(bench.store), out, *map(str, sqls),
             ])
             counts = {n: csv_rows(Path(out) / f"{n}.csv") for n in names}
@@ -407,6 +416,8 @@ def main() -> int:
     ap.add_argument("--memory-limit", metavar="SIZE",
                     help="extra pass: every segment once with `--memory-limit SIZE`")
     ap.add_argument("--json", type=Path, metavar="OUT", help="write every measurement to OUT")
+    ap.add_argument("--back", type=int, default=0, metavar="DAYS",
+                    help="evaluate DAYS before the snapshot's as-of (a backtest; default: at it)")
     args = ap.parse_args()
     only = re.compile(args.only) if args.only else None
 
@@ -415,18 +426,20 @@ def main() -> int:
     ensure_binary(binary)
     store = args.store.expanduser()
     ensure_store(binary, store)
-    bench = Bench(binary, store, args.threads)
+    bench = Bench(binary, store, args.threads, args.back)
     segments = load_segments(only)
     run_export = only is None or bool(only.search("export_job"))
 
     mach = machine()
-    m = bench.manifest
+    m = bench.snapshot_manifest
     rc = m["row_counts"]
     ram = f"{mach['ram_gib']:.0f} GiB RAM" if mach["ram_gib"] else "RAM unknown"
     print(f"Machine: {mach['nproc']} CPUs (nproc), {mach['cpu']}, {ram}")
     print(f"Store: {store} (snapshot {m['snapshot_id']}, as of {m['as_of']}, "
           f"{rc['persons']:,} persons, {rc['installations']:,} installations, {rc['events']:,} events, "
           f"{dq.period_column(m)} partitions)")
+    if bench.at:
+        print(f"Evaluated as of {bench.at.isoformat()} ({args.back} days before the snapshot's)")
     print(f"Binary: {binary}; {args.runs} run(s) each, medians; {args.threads} threads for every engine\n",
           flush=True)
 
@@ -511,6 +524,7 @@ def main() -> int:
             "store": str(store),
             "snapshot": m["snapshot_id"],
             "as_of": m["as_of"],
+            "evaluated_at": bench.manifest["as_of"],
             "row_counts": rc,
             "binary": str(binary),
             "runs": args.runs,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs hand-written benchmark SQL with DuckDB over an `audience` snapshot's Parquet files.
 
-    python3 benches/duckdb_query.py count STORE QUERY.sql [--threads 2] [--snapshot ID]
-    python3 benches/duckdb_query.py copy  STORE OUT_DIR A.sql B.sql ... [--threads 2]
+    python3 benches/duckdb_query.py count STORE QUERY.sql [--threads 2] [--snapshot ID] [--as-of T]
+    python3 benches/duckdb_query.py copy  STORE OUT_DIR A.sql B.sql ... [--threads 2] [--as-of T]
 
 `count` runs one query that returns one row with one number and prints
 `{"count": N, "ms": T}`; `copy` runs `COPY (<query>) TO 'OUT_DIR/<stem>.csv' (FORMAT csv, HEADER)`
@@ -16,6 +16,7 @@ from the hive path. Files are the ones the snapshot's manifest.json lists.
 
 Placeholders in the SQL text (also used by compare.py before handing SQL to `audience sql`):
   {as_of}          the snapshot's as-of time, `2026-11-01 00:00:00` (UTC), for TIMESTAMP '{as_of}'
+                   (or --as-of's: a backtest at an earlier time, as `audience count --as-of`)
   {period}         the time partition column of event tables: `day` or `month`
   {period_from:Nd} DATE 'YYYY-MM-DD', the first day of the period holding as-of minus N days, so
                    `{period} >= {period_from:30d}` prunes partitions exactly like the window does
@@ -66,6 +67,13 @@ def period_start(manifest: dict, t: dt.datetime) -> dt.date:
 
 
 _PLACEHOLDER = re.compile(r"\{(as_of|period|period_from):?(\d+d)?\}")
+
+
+def at(manifest: dict, when: dt.datetime | None) -> dict:
+    """The manifest with its as-of time moved to `when` (for the placeholders), if given."""
+    if when is None:
+        return manifest
+    return {**manifest, "as_of": when.astimezone(dt.timezone.utc).isoformat()}
 
 
 def substitute(sql: str, manifest: dict) -> str:
@@ -170,6 +178,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--snapshot")
+    ap.add_argument("--as-of", type=dt.datetime.fromisoformat,
+                    help="the time {as_of} stands for (default: the snapshot's)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("count")
     c.add_argument("store", type=Path)
@@ -181,6 +191,7 @@ def main() -> int:
     args = ap.parse_args()
 
     con, manifest = connect(args.store, args.snapshot, args.threads)
+    manifest = at(manifest, args.as_of)
     if args.cmd == "count":
         sql = substitute(args.sql.read_text(), manifest)
         started = time.perf_counter()

@@ -120,8 +120,9 @@ fn patterns_alone_match_reference_evaluator() {
 }
 
 /// The time tests the planner answers with a windowed `did` (`last(E) within/after`,
-/// `first(E) before`), at day and instant boundaries where an off-by-one would show: every day
-/// of a fortnight before the as-of, at as-of times the summary cannot answer.
+/// `first(E) before`) or with the summary's first times (`last(E) before`, `first(E)`, `did(E)`),
+/// at day and instant boundaries where an off-by-one would show: every day of a fortnight before
+/// the as-of, at as-of times the summary's windows cannot answer.
 #[test]
 fn first_and_last_time_tests_match_the_reference_at_their_boundaries() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -143,6 +144,15 @@ fn first_and_last_time_tests_match_the_reference_at_their_boundaries() {
             format!("first(AppLaunch) before {day}"),
             format!("first(AppLaunch within 20d) before {back}d ago"),
             format!("last(Purchase where amount > 50 since 30d ago) after {day}"),
+            // Answered by the summary's first times and the events from the bound on.
+            format!("last(AppLaunch) before {day}"),
+            format!("last(AppLaunch) before {instant}"),
+            format!("last(AppLaunch) before {back}d ago"),
+            format!("not last(Purchase) before {back}d ago"),
+            format!("first(AppLaunch) within {back}d"),
+            format!("first(Purchase) after {day}"),
+            format!("did(Purchase) and not did(AddToCart within {back}d)"),
+            format!("not did(AddToCart) or count(Purchase) = {}", back % 2),
         ] {
             let typed = compile(&src, &Catalog::sample(), &NoSavedSegments)
                 .unwrap_or_else(|d| panic!("{src}: {d}"));

@@ -5,7 +5,7 @@
 //! snapshot's activity summary holds are read from it instead (one row per person).
 
 use super::sources::TableSources;
-use super::summary::{summary_columns, summary_pays_off};
+use super::summary::{summary_answer, summary_pays_off, Answer};
 use crate::base::exprs::{date_lit, to_decimal, ts_lit};
 use crate::base::time::{date_of, datetime_of};
 use crate::catalog::{EVENT_TIME, INSTALLATION_ID, PERSON_ID};
@@ -63,11 +63,31 @@ pub struct AggRequest {
     pub range: TimeRange,
 }
 
+#[derive(Clone)]
 pub(super) struct Group {
     pub(super) scope: Scope,
     pub(super) event: String,
     alias: String,
     pub(super) items: Vec<(AggRequest, String)>,
+}
+
+impl Group {
+    /// The same group without items.
+    fn part(&self) -> Group {
+        Group {
+            items: vec![],
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether the scan of `part`'s aggregates reads fewer rows than that of all of `whole`'s.
+fn reads_less(part: &Group, whole: &Group, sources: &TableSources) -> bool {
+    let rows = |g: &Group| {
+        let (from, to) = scan_range(g);
+        sources.event_rows_between(&g.event, from, to)
+    };
+    matches!((rows(part), rows(whole)), (Some(p), Some(w)) if p < w)
 }
 
 /// Collects the aggregates a segment needs, then builds one plan per (event, scope).
@@ -166,38 +186,57 @@ impl EventAggregates {
         let in_persons = persons.filter(|_| sources.activity_in_persons);
         let mut out = AggPlans::default();
         let mut summary = vec![col(PERSON_ID)];
-        let answerable: Vec<Option<Vec<Vec<String>>>> = self
+        // Each group's items the summary answers, and the rest, read raw. A group is split only
+        // when the rest's scan reads fewer rows than the whole group's would.
+        let split: Vec<(Group, Vec<Answer>, Group)> = self
             .groups
             .iter()
-            .map(|g| summary_columns(g, sources))
+            .map(|g| {
+                let (mut answered, mut answers, mut raw) = (g.part(), vec![], g.part());
+                for item in &g.items {
+                    match summary_answer(&item.0, sources) {
+                        Some(a) => {
+                            answered.items.push(item.clone());
+                            answers.push(a);
+                        }
+                        None => raw.items.push(item.clone()),
+                    }
+                }
+                if !answered.items.is_empty()
+                    && !raw.items.is_empty()
+                    && !reads_less(&raw, g, sources)
+                {
+                    return (g.part(), vec![], g.clone());
+                }
+                (answered, answers, raw)
+            })
             .collect();
-        let candidates: Vec<&Group> = self
-            .groups
+        let candidates: Vec<&Group> = split
             .iter()
-            .zip(&answerable)
-            .filter(|(_, a)| a.is_some())
-            .map(|(g, _)| g)
+            .map(|(a, _, _)| a)
+            .filter(|a| !a.items.is_empty())
             .collect();
         // Columns of a scan the segment makes anyway cost nothing to read beside it.
         let use_summary = in_persons.is_some() || summary_pays_off(&candidates, sources);
-        for (g, columns) in self.groups.iter().zip(answerable) {
-            match columns.filter(|_| use_summary) {
-                Some(columns) => {
-                    for (sum_of, (_, name)) in columns.into_iter().zip(&g.items) {
-                        let from = Column::new(Some(g.alias.clone()), name);
-                        if let Some(persons) = in_persons {
-                            out.renames.insert(from, summed(&sum_of, Some(persons)));
-                            continue;
-                        }
-                        let fused = format!("{}_{name}", g.alias);
-                        out.renames
-                            .insert(from, Expr::Column(Column::new(Some(SUMMARY_ALIAS), &fused)));
-                        summary.push(summed(&sum_of, None).alias(fused));
+        for (answered, answers, mut raw) in split {
+            if !use_summary {
+                raw.items.extend(answered.items);
+            } else {
+                for (answer, (_, name)) in answers.into_iter().zip(&answered.items) {
+                    let from = Column::new(Some(answered.alias.clone()), name);
+                    if let Some(persons) = in_persons {
+                        out.renames.insert(from, answer.expr(Some(persons))?);
+                        continue;
                     }
+                    let fused = format!("{}_{name}", answered.alias);
+                    out.renames
+                        .insert(from, Expr::Column(Column::new(Some(SUMMARY_ALIAS), &fused)));
+                    summary.push(answer.expr(None)?.alias(fused));
                 }
-                None => out
-                    .plans
-                    .push((g.scope, g.alias.clone(), group_plan(g, sources)?)),
+            }
+            if !raw.items.is_empty() {
+                out.plans
+                    .push((raw.scope, raw.alias.clone(), group_plan(&raw, sources)?));
             }
         }
         out.plans.extend(self.patterns.iter().cloned());
@@ -225,16 +264,6 @@ pub const SUMMARY_ALIAS: &str = "act";
 pub struct AggPlans {
     pub plans: Vec<(Scope, String, LogicalPlan)>,
     pub renames: std::collections::HashMap<Column, Expr>,
-}
-
-/// The sum of summary columns `columns` (one column alone; none is a count of 0), of relation
-/// `relation` if given.
-fn summed(columns: &[String], relation: Option<&str>) -> Expr {
-    columns
-        .iter()
-        .map(|c| Expr::Column(Column::new(relation, c)))
-        .reduce(|a, b| a + b)
-        .unwrap_or(lit(0i64))
 }
 
 pub(super) fn range_condition(r: &TimeRange, sources: &TableSources) -> Expr {

@@ -259,6 +259,20 @@ impl<'a> Lowering<'a> {
             return Ok(None);
         }
         let range = self.range_of(a);
+        if let (AggKind::Last, TimeTest::Before(b), None) = (a.kind, *t, range.from) {
+            // The last E is before T exactly when some E is and none is from T on. The summary's
+            // first times answer the first part at any as-of, so only [T, as-of) is read.
+            let t = self.bound_micros(b).min(range.to);
+            if self.summary_has_first_before(a, t) {
+                let before = self.some_event(a, TimeRange { from: None, to: t })?;
+                let since = TimeRange {
+                    from: Some(t),
+                    to: range.to,
+                };
+                let after = self.some_event(a, since)?;
+                return Ok(Some(before.and(not(after))));
+            }
+        }
         let clipped = match (a.kind, *t) {
             (AggKind::Last, TimeTest::Within(d)) => TimeRange {
                 from: Some(range.from.unwrap_or(i64::MIN).max(self.before_as_of(d))),
@@ -284,13 +298,62 @@ impl<'a> Lowering<'a> {
         if clipped.from.is_some_and(|from| from >= clipped.to) {
             return Ok(Some(lit(false)));
         }
+        Ok(Some(self.some_event(a, clipped)?))
+    }
+
+    /// Whether some E of `a` (its event, scope and `where`) falls in `range`, two-valued: the
+    /// first E before the range's end when the range has no start and the activity summary's
+    /// first times answer it, else a count of the range's events.
+    fn some_event(&mut self, a: &EventAgg, range: TimeRange) -> Result<Expr> {
+        if range.from.is_none() && self.summary_has_first_before(a, range.to) {
+            let first = EventAgg {
+                kind: AggKind::First,
+                property: None,
+                ..a.clone()
+            };
+            return Ok(self.request(&first, range)?.is_not_null());
+        }
         let count = EventAgg {
             kind: AggKind::Count,
             property: None,
             ..a.clone()
         };
-        let n = self.request(&count, clipped)?;
-        Ok(Some(n.gt(lit(0i64))))
+        Ok(self.request(&count, range)?.gt(lit(0i64)))
+    }
+
+    /// Whether the activity summary holds the first E of `a` before `to`: person scope, no
+    /// `where`, and `to` no later than the summary's as-of (no later event moves a first time).
+    fn summary_has_first_before(&self, a: &EventAgg, to: i64) -> bool {
+        !a.installation_scope
+            && a.filter.is_none()
+            && self.sources.activity_as_of.is_some_and(|s| to <= s)
+    }
+
+    /// `did(E)` over all history (a count compared so that only whether it is 0 matters) at an
+    /// as-of the summary's counts do not answer: whether the summary's first E is before it.
+    fn existence_test(&mut self, f: &Field, op: CmpOp, v: &Value) -> Result<Option<Expr>> {
+        let (Field::Agg(a), Value::Number(n)) = (f, v) else {
+            return Ok(None);
+        };
+        if a.kind != AggKind::Count || self.summary_at_as_of() {
+            return Ok(None);
+        }
+        let n = *n;
+        let some = if (op == CmpOp::Gt || op == CmpOp::Ne) && n == 0.0
+            || op == CmpOp::Ge && n == 1.0
+        {
+            true
+        } else if (op == CmpOp::Eq || op == CmpOp::Le) && n == 0.0 || op == CmpOp::Lt && n == 1.0 {
+            false
+        } else {
+            return Ok(None);
+        };
+        let range = self.range_of(a);
+        if range.from.is_some() || !self.summary_has_first_before(a, range.to) {
+            return Ok(None);
+        }
+        let e = self.some_event(a, range)?;
+        Ok(Some(if some { e } else { not(e) }))
     }
 
     /// Whether the person activity summary answers aggregates at this plan's as-of time.
@@ -522,6 +585,9 @@ impl<'a> Lowering<'a> {
     fn compare(&mut self, f: &Field, op: CmpOp, v: &Value, event: Option<&str>) -> Result<Expr> {
         if let Field::Age = f {
             return self.compare_age(op, v);
+        }
+        if let Some(e) = self.existence_test(f, op, v)? {
+            return Ok(e);
         }
         if f.ty() == ValueType::Version {
             if let Value::Version(text) = v {

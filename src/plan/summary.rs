@@ -1,13 +1,45 @@
 //! The planner's rule for reading the person activity summary (`store::summary`) instead of raw
 //! events: a person-scoped aggregate over one of the summary's windows ending at its as-of,
 //! without `where` or with a `where` that only picks values of a summarized string property;
-//! a count over whole calendar months; and only when reading the summary is cheaper than
-//! aggregating the window's raw events.
+//! a count over whole calendar months; the first event before any time up to its as-of (which
+//! no later event changes, so it holds at every earlier as-of too); and only when reading the
+//! summary is cheaper than aggregating the window's raw events.
 
 use super::events::{scan_range, AggKind, AggRequest, Group, Scope};
 use super::sources::TableSources;
+use crate::base::exprs::ts_lit;
 use crate::base::time::MICROS_PER_DAY;
 use crate::store::summary::{self, month_bounds, Stat, WINDOWS};
+use datafusion::common::Column;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::{lit, when};
+
+/// How summary columns answer an aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The sum of these columns (one column alone; none is a count of 0).
+    Sum(Vec<String>),
+    /// The first event before `before`: the all-history first time when it is earlier, else
+    /// none.
+    FirstBefore { column: String, before: i64 },
+}
+
+impl Answer {
+    /// The expression reading the answer from the summary's columns, of `relation` if given.
+    pub fn expr(&self, relation: Option<&str>) -> datafusion::error::Result<Expr> {
+        let column = |c: &str| Expr::Column(Column::new(relation, c));
+        Ok(match self {
+            Answer::Sum(columns) => columns
+                .iter()
+                .map(|c| column(c))
+                .reduce(|a, b| a + b)
+                .unwrap_or(lit(0i64)),
+            Answer::FirstBefore { column: c, before } => {
+                when(column(c).lt(ts_lit(*before)), column(c)).end()?
+            }
+        })
+    }
+}
 
 /// The months (see [`month_bounds`]) whose union is exactly `[from, to)`, if there are such:
 /// both ends on month starts (or `to` at the as-of) within the summary's `counted` months.
@@ -38,15 +70,29 @@ pub fn window_of(from: Option<i64>, to: i64, as_of: i64) -> Option<Option<i64>> 
     })
 }
 
-/// The summary columns whose sum answers `r`, if the snapshot's person activity summary has
-/// them: a person-scoped aggregate over one of the summary's windows ending at its as-of,
-/// without `where`, or a count whose `where` only picks values of one summarized string
-/// property (one column a value; a value the history never had adds nothing), or a count
-/// without `where` over whole calendar months (one column a month).
-fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>> {
+/// How the snapshot's person activity summary answers `r`, if it does: a person-scoped
+/// aggregate over one of the summary's windows ending at its as-of, without `where`, or a count
+/// whose `where` only picks values of one summarized string property (one column a value; a
+/// value the history never had adds nothing), or a count without `where` over whole calendar
+/// months (one column a month), or the first event over all history before a time no later than
+/// its as-of (at a backtest's or a trend point's as-of too).
+pub(super) fn summary_answer(r: &AggRequest, sources: &TableSources) -> Option<Answer> {
     let as_of = sources.activity_as_of?;
     if r.scope != Scope::Person {
         return None;
+    }
+    if r.kind == AggKind::First && r.filter.is_none() && r.range.from.is_none() {
+        if r.range.to > as_of {
+            return None;
+        }
+        let column = summary::column(&r.event, Stat::First, None, None);
+        return Some(match r.range.to == as_of {
+            true => Answer::Sum(vec![column]),
+            false => Answer::FirstBefore {
+                column,
+                before: r.range.to,
+            },
+        });
     }
     let Some(days) = window_of(r.range.from, r.range.to, as_of) else {
         // Counts over whole calendar months (`between 2026-01-01 and 2026-06-30`).
@@ -59,12 +105,12 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>>
             as_of,
             sources.activity_columns.months,
         )?;
-        return Some(
+        return Some(Answer::Sum(
             months
                 .into_iter()
                 .map(|k| summary::month_column(&r.event, k))
                 .collect(),
-        );
+        ));
     };
     if r.filter.is_some() {
         let (property, wanted) = r.values.as_ref().filter(|_| r.kind == AggKind::Count)?;
@@ -79,12 +125,12 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>>
             .collect();
         indexes.sort();
         indexes.dedup();
-        return Some(
+        return Some(Answer::Sum(
             indexes
                 .into_iter()
                 .map(|i| summary::value_column(&r.event, property, i, days))
                 .collect(),
-        );
+        ));
     }
     let (stat, property) = match r.kind {
         AggKind::Count => (Stat::Count, None),
@@ -97,15 +143,9 @@ fn summary_column(r: &AggRequest, sources: &TableSources) -> Option<Vec<String>>
         AggKind::First | AggKind::Last => return None,
         AggKind::CountDistinct | AggKind::FirstValue | AggKind::LastValue => return None,
     };
-    Some(vec![summary::column(&r.event, stat, property, days)])
-}
-
-/// The summary columns answering every aggregate of `g`, when the summary has them all.
-pub(super) fn summary_columns(g: &Group, sources: &TableSources) -> Option<Vec<Vec<String>>> {
-    g.items
-        .iter()
-        .map(|(r, _)| summary_column(r, sources))
-        .collect()
+    Some(Answer::Sum(vec![summary::column(
+        &r.event, stat, property, days,
+    )]))
 }
 
 /// Whether the groups the summary can answer should read it rather than raw events. The summary
