@@ -146,6 +146,43 @@ fn stray_file_in_the_history_is_an_error() {
     }
 }
 
+/// Opening a snapshot does not walk its thousands of event files; what reads one finds it
+/// missing, and what lists the directories checks them all first.
+#[test]
+fn event_files_are_checked_by_what_reads_them() {
+    let (_tmp, store) = common::copy_store(common::shared_store());
+    let manifest = Manifest::read(&manifest_path(&store)).unwrap();
+    let victim = &manifest.events[3];
+    std::fs::remove_file(store.join(&victim.file.path)).unwrap();
+    let count = |segment: &str, as_of: &str| {
+        audience()
+            .arg("--store")
+            .arg(&store)
+            .args(["count", "--as-of", as_of, "--", segment])
+            .assert()
+    };
+    let before = (manifest.as_of - chrono::Duration::seconds(1)).to_rfc3339();
+    // Every file of the event's history: the missing one is an error naming it.
+    count(&format!("count({}) >= 2", victim.event), &before)
+        .code(2)
+        .stderr(predicate::str::contains(victim.file.path.as_str()));
+    // Attributes alone read no event file.
+    count("pushRegistrationEnabled", &before).success();
+    // `events` lists the directories: the whole history is checked before it is read.
+    let (_tmp2, store2) = common::copy_store(common::shared_store());
+    let stray = only_snapshot_dir(&store2).join("events/event=Purchase/day=2026-10-01/x.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"PAR1").unwrap();
+    audience()
+        .arg("--store")
+        .arg(&store2)
+        .args(["sql", "select count(*) from events"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not listed in the manifest"))
+        .stderr(predicate::str::contains(stray.display().to_string()));
+}
+
 /// Replaces `rel` with a Parquet file whose `person_id` is a string, keeping the manifest's size.
 fn replace_with_wrong_schema(store: &Path, rel: &str) -> PathBuf {
     use arrow::array::{RecordBatch, StringArray};

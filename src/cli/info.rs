@@ -23,6 +23,8 @@ pub fn run(args: &Args) -> Result<()> {
     let store = Store::open(args.store.dir()?)?;
     super::output::warnings(store.warnings());
     let snapshot = store.snapshot(args.store.snapshot.as_deref())?;
+    // Describing a snapshot vouches for all of its files, not only those a query would read.
+    snapshot.check_history()?;
     if args.verify {
         let r = snapshot.verify()?;
         let legacy = if r.unchecksummed > 0 {

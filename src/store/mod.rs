@@ -14,6 +14,7 @@
 pub mod checksum;
 pub mod derived;
 pub mod gc;
+mod history;
 pub mod lock;
 pub mod manifest;
 pub mod publish;
@@ -31,7 +32,6 @@ use crate::error::{Error, IoContext, Result};
 use chrono::{DateTime, Utc};
 use manifest::{Manifest, MANIFEST_FILE};
 use parquet::file::metadata::ParquetMetaData;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -242,6 +242,9 @@ pub struct Snapshot {
     footers: Vec<(manifest::DataFile, Arc<ParquetMetaData>)>,
     /// The footers and page indexes this process verified (shared with the session's tables).
     verified: Arc<verified::Verified>,
+    /// Whether the event history's files were found as the manifest says (checked once, when
+    /// something first depends on it: see [`Snapshot::check_history`]).
+    history_checked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What [`Snapshot::verify`] checked.
@@ -275,8 +278,9 @@ impl Snapshot {
             manifest,
             footers: Vec::new(),
             verified: Arc::default(),
+            history_checked: Arc::default(),
         };
-        snapshot.check_files()?;
+        snapshot.check_tables()?;
         snapshot.footers = snapshot.check_table_schemas()?;
         Ok(snapshot)
     }
@@ -299,70 +303,37 @@ impl Snapshot {
         register::rows_of(self, table)
     }
 
-    /// Every listed file exists with its recorded size, and the event roots hold nothing else
-    /// (the tables list those directories, so a stray file would silently join the history).
-    /// A day-partitioned year is thousands of files and directories, so the stats and directory
-    /// reads are spread over a few threads.
-    fn check_files(&self) -> Result<()> {
+    /// The persons, installations and activity summary files exist with their recorded sizes.
+    fn check_tables(&self) -> Result<()> {
         let m = &self.manifest;
-        let files: Vec<&manifest::DataFile> = m
-            .persons
+        m.persons
             .iter()
             .chain(&m.installations)
             .chain(&m.person_activity)
-            .chain(m.events.iter().map(|e| &e.file))
-            .collect();
-        let listed: HashSet<PathBuf> = files.iter().map(|f| self.path(&f.path)).collect();
-        // The walk starts one level down (one directory per event), to split it.
-        let mut dirs = Vec::new();
-        for root in &m.event_roots {
-            let root = self.path(root);
-            if root.exists() {
-                for entry in std::fs::read_dir(&root).at(&root)? {
-                    let path = entry.at(&root)?.path();
-                    if path.is_dir() {
-                        dirs.push(path);
-                    } else if !listed.contains(&path) {
-                        return Err(stray(&path));
-                    }
-                }
-            }
-        }
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 8);
-        std::thread::scope(|scope| {
-            let listed = &listed;
-            let mut running = Vec::new();
-            for part in files.chunks(files.len().div_ceil(workers).max(1)) {
-                running.push(scope.spawn(move || part.iter().try_for_each(|f| self.check_size(f))));
-            }
-            for part in dirs.chunks(dirs.len().div_ceil(workers).max(1)) {
-                running.push(
-                    scope.spawn(move || part.iter().try_for_each(|d| check_no_strays(d, listed))),
-                );
-            }
-            running
-                .into_iter()
-                .try_for_each(|t| t.join().expect("a file check panicked"))
-        })
+            .try_for_each(|f| self.check_size(f))
+    }
+
+    /// Every event file the manifest lists exists with its recorded size, and the event roots
+    /// hold nothing else ([`history::HistoryCheck`]); once per opened snapshot.
+    pub fn check_history(&self) -> Result<()> {
+        self.history().run()
+    }
+
+    /// The check of the event history's files, to run when something first depends on it.
+    pub(crate) fn history(&self) -> Arc<history::HistoryCheck> {
+        let m = &self.manifest;
+        Arc::new(history::HistoryCheck::new(
+            m.events
+                .iter()
+                .map(|e| (self.path(&e.file.path), e.file.bytes))
+                .collect(),
+            m.event_roots.iter().map(|r| self.path(r)).collect(),
+            self.history_checked.clone(),
+        ))
     }
 
     fn check_size(&self, f: &manifest::DataFile) -> Result<()> {
-        let path = self.path(&f.path);
-        let meta = std::fs::metadata(&path).map_err(|e| {
-            Error::data(
-                &path,
-                format!("file named by the manifest is unreadable: {e}"),
-            )
-        })?;
-        if meta.len() != f.bytes {
-            return Err(Error::data(
-                &path,
-                format!("has {} bytes, the manifest says {}", meta.len(), f.bytes),
-            ));
-        }
-        Ok(())
+        history::check_size(&self.path(&f.path), f.bytes)
     }
 
     /// Persons and installations files must match the catalog, their footers their checksums
@@ -475,8 +446,9 @@ impl Snapshot {
         ctx: &datafusion::prelude::SessionContext,
         table_files: TableFiles,
     ) -> Result<()> {
-        if table_files == TableFiles::Manifest {
-            self.cache_footers(ctx);
+        match table_files {
+            TableFiles::Manifest => self.cache_footers(ctx),
+            TableFiles::Listed => self.check_history()?,
         }
         register::register(
             &self.manifest,
@@ -484,6 +456,7 @@ impl Snapshot {
             ctx,
             table_files,
             self.verified.clone(),
+            self.history(),
         )
         .await
     }
@@ -508,26 +481,6 @@ impl Snapshot {
             );
         }
     }
-}
-
-fn check_no_strays(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let entry = entry.at(dir)?;
-        let path = entry.path();
-        if entry.file_type().at(&path)?.is_dir() {
-            check_no_strays(&path, listed)?;
-        } else if !listed.contains(&path) {
-            return Err(stray(&path));
-        }
-    }
-    Ok(())
-}
-
-fn stray(path: &Path) -> Error {
-    Error::data(
-        path,
-        "file in the event history is not listed in the manifest",
-    )
 }
 
 #[cfg(test)]

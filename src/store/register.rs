@@ -53,6 +53,7 @@ pub(super) async fn register(
     ctx: &SessionContext,
     table_files: TableFiles,
     verified: Arc<super::verified::Verified>,
+    history: Arc<super::history::HistoryCheck>,
 ) -> Result<()> {
     let cat = &m.catalog;
     let sorted = |cols: &[&str]| {
@@ -161,7 +162,11 @@ pub(super) async fn register(
         vec![(EVENT_PARTITION.to_string(), DataType::Utf8), day],
         vec![],
     )?;
-    ctx.register_table(EVENTS_TABLE, all)?;
+    // It lists the event directories, where a stray file would join the history.
+    ctx.register_table(
+        EVENTS_TABLE,
+        Arc::new(super::history::Checked::new(all, history)),
+    )?;
     Ok(())
 }
 

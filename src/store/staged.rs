@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// The work a pass does with the session.
 pub type Pass<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + 'a>>;
@@ -37,6 +38,7 @@ pub fn with_session<'a, T: Send>(
                 &ctx,
                 super::TableFiles::Manifest,
                 Default::default(),
+                Arc::new(super::history::HistoryCheck::none()),
             )
             .await?;
             work(ctx).await
