@@ -77,7 +77,8 @@ def main() -> None:
 
     at = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else snapshot_as_of(args.bin, args.store)
     first = at - timedelta(days=args.points - 1)
-    common = ["--store", str(args.store), "--threads", str(args.threads)]
+    common = ["--store", str(args.store), "--threads", str(args.threads),
+              "--segments", str(Path(__file__).resolve().parent / "segments" / "saved")]
     segs = sorted(p for p in SEGMENTS.glob("*.seg") if re.search(args.only, p.name))
     if not segs:
         sys.exit(f"no segment matches {args.only!r}")

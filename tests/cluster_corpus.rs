@@ -263,8 +263,9 @@ async fn joins_with_a_side_empty_at_run_time_finish_on_a_cluster() {
 async fn a_cluster_that_cannot_see_the_events_is_an_error_not_an_empty_audience() {
     let (_tmp, store) = common::copy_store(common::shared_store());
     let (snapshot, ctx, sources) = standalone(&store).await;
+    // Installation scope: no summary or day count answers it, so the events are scanned.
     let typed = compile(
-        "count(AppLaunch within 14d) >= 1",
+        "installation.count(AppLaunch within 14d) >= 1",
         &snapshot.manifest.catalog,
         &audience::check::NoSavedSegments,
     )

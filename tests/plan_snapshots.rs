@@ -20,6 +20,8 @@ enum Activity {
     OwnFile,
     /// Columns of the persons table.
     InPersons,
+    /// Columns of the persons table, and day counts of AppLaunch and ViewProduct.
+    InPersonsWithDays,
 }
 
 fn plan_with(src: &str, target: Target, activity: Activity) -> String {
@@ -35,10 +37,25 @@ fn plan_full(
     activity: Activity,
     as_of: &str,
 ) -> String {
+    plan_at(src, target, catalog, activity, as_of, as_of)
+}
+
+/// Planned at `as_of`, with a summary (if any) made at `summary_as_of`.
+fn plan_at(
+    src: &str,
+    target: Target,
+    catalog: Catalog,
+    activity: Activity,
+    summary_as_of: &str,
+    as_of: &str,
+) -> String {
     let typed = compile(src, &catalog, &NoSavedSegments).unwrap();
     let mut sources = TableSources::from_catalog(&catalog, Partitioning::Day);
     let as_of: chrono::DateTime<chrono::Utc> = as_of.parse().unwrap();
-    let micros = as_of.timestamp_micros();
+    let micros = summary_as_of
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .timestamp_micros();
     // As a snapshot of the sample history records them: the values of Purchase's and
     // ViewProduct's categories (AddToCart's skus have too many to count each).
     let categories: Vec<String> = ["books", "electronics", "fashion", "home"]
@@ -56,6 +73,9 @@ fn plan_full(
         Activity::None => sources,
         Activity::OwnFile => sources.with_activity(&catalog, micros, &extra),
         Activity::InPersons => sources.with_activity_in_persons(&catalog, micros, &extra),
+        Activity::InPersonsWithDays => sources
+            .with_activity_in_persons(&catalog, micros, &extra)
+            .with_activity_days(&["AppLaunch".into(), "ViewProduct".into()], 120),
     };
     let opts = PlanOptions::keys(as_of, target);
     let plan = plan_segment(&typed, &sources, &opts).unwrap();
@@ -97,6 +117,22 @@ fn the_activity_summary_answers_standard_windows_at_the_snapshot_as_of() {
         "did(AddToCart within 7d) and not did(Purchase within 7d) and last(AppLaunch) before 14d ago",
         Target::Installations,
         Activity::OwnFile
+    ));
+}
+
+#[test]
+fn a_backtest_reads_day_counts_and_first_times_not_the_history() {
+    // 45 days before the summary's as-of: the 14-day AppLaunch count is two day-count columns,
+    // last-before is the summary's first time and the day counts of [T, as-of), and
+    // first(Install) the summary's first time; only the 7-day Purchase window is read raw.
+    insta::assert_snapshot!(plan_at(
+        "count(AppLaunch within 14d) >= 3 and last(ViewProduct) before 10d ago \
+         and first(Install) within 30d and not did(Purchase within 7d)",
+        Target::Persons,
+        Catalog::sample(),
+        Activity::InPersonsWithDays,
+        AS_OF,
+        "2026-09-17T00:00:00Z",
     ));
 }
 

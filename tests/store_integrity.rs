@@ -304,6 +304,8 @@ fn staged(store: &Path, at: &str) -> (Staging, Manifest) {
     manifest.events.clear();
     manifest.event_roots.clear();
     manifest.row_counts.events = 0;
+    // Nor day counts of events.
+    manifest.activity_days = None;
     for f in manifest
         .persons
         .iter_mut()

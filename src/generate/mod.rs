@@ -180,6 +180,7 @@ fn write(
         events,
         person_activity: None,
         activity_columns: Default::default(),
+        activity_days: None,
         provenance: Some(serde_json::json!({
             "generator": "audience generate",
             "persons": opts.persons,

@@ -453,6 +453,7 @@ fn write_snapshot(
         events,
         person_activity: None,
         activity_columns: Default::default(),
+        activity_days: None,
         provenance: Some(serde_json::json!({
             "importer": "audience import",
             "sources": report.sources.iter().map(|s| &s.file).collect::<Vec<_>>(),

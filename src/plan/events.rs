@@ -9,6 +9,7 @@ use super::summary::{summary_answer, summary_pays_off, Answer};
 use crate::base::exprs::{date_lit, to_decimal, ts_lit};
 use crate::base::time::{date_of, datetime_of};
 use crate::catalog::{EVENT_TIME, INSTALLATION_ID, PERSON_ID};
+use crate::store::activity_days::DAYS_TABLE;
 use crate::store::event_table;
 use crate::store::manifest::Partitioning;
 use crate::store::summary::ACTIVITY_TABLE;
@@ -186,52 +187,90 @@ impl EventAggregates {
         let in_persons = persons.filter(|_| sources.activity_in_persons);
         let mut out = AggPlans::default();
         let mut summary = vec![col(PERSON_ID)];
+        let mut days = vec![col(PERSON_ID)];
         // Each group's items the summary answers, and the rest, read raw. A group is split only
         // when the rest's scan reads fewer rows than the whole group's would.
-        let split: Vec<(Group, Vec<Answer>, Group)> = self
-            .groups
-            .iter()
-            .map(|g| {
-                let (mut answered, mut answers, mut raw) = (g.part(), vec![], g.part());
-                for item in &g.items {
-                    match summary_answer(&item.0, sources) {
-                        Some(a) => {
-                            answered.items.push(item.clone());
-                            answers.push(a);
+        let split_with = |prefer_days: bool| -> Vec<(Group, Vec<Answer>, Group)> {
+            self.groups
+                .iter()
+                .map(|g| {
+                    let (mut answered, mut answers, mut raw) = (g.part(), vec![], g.part());
+                    for item in &g.items {
+                        match summary_answer(&item.0, sources, prefer_days) {
+                            Some(a) => {
+                                answered.items.push(item.clone());
+                                answers.push(a);
+                            }
+                            None => raw.items.push(item.clone()),
                         }
-                        None => raw.items.push(item.clone()),
                     }
-                }
-                if !answered.items.is_empty()
-                    && !raw.items.is_empty()
-                    && !reads_less(&raw, g, sources)
-                {
-                    return (g.part(), vec![], g.clone());
-                }
-                (answered, answers, raw)
-            })
-            .collect();
-        let candidates: Vec<&Group> = split
-            .iter()
-            .map(|(a, _, _)| a)
-            .filter(|a| !a.items.is_empty())
-            .collect();
-        // Columns of a scan the segment makes anyway cost nothing to read beside it.
-        let use_summary = in_persons.is_some() || summary_pays_off(&candidates, sources);
+                    if !answered.items.is_empty()
+                        && !raw.items.is_empty()
+                        && !reads_less(&raw, g, sources)
+                    {
+                        return (g.part(), vec![], g.clone());
+                    }
+                    (answered, answers, raw)
+                })
+                .collect()
+        };
+        // The items each kind of answer would read instead of raw events, as groups for the
+        // cost rule.
+        let candidates = |split: &[(Group, Vec<Answer>, Group)], days: bool| -> Vec<Group> {
+            split
+                .iter()
+                .map(|(answered, answers, _)| {
+                    let mut part = answered.part();
+                    part.items = answered
+                        .items
+                        .iter()
+                        .zip(answers)
+                        .filter(|(_, a)| matches!(a, Answer::Days { .. }) == days)
+                        .map(|(item, _)| item.clone())
+                        .collect();
+                    part
+                })
+                .filter(|g| !g.items.is_empty())
+                .collect()
+        };
+        let pays_off =
+            |groups: Vec<Group>| summary_pays_off(&groups.iter().collect::<Vec<_>>(), sources);
+        let mut split = split_with(false);
+        if !candidates(&split, true).is_empty() {
+            let preferred = split_with(true);
+            if pays_off(candidates(&preferred, true)) {
+                split = preferred;
+            }
+        }
+        // Columns of a scan the segment makes anyway cost nothing to read beside it; the day
+        // counts are always a join.
+        let use_summary = in_persons.is_some() || pays_off(candidates(&split, false));
+        let use_days = pays_off(candidates(&split, true));
         for (answered, answers, mut raw) in split {
-            if !use_summary {
-                raw.items.extend(answered.items);
-            } else {
-                for (answer, (_, name)) in answers.into_iter().zip(&answered.items) {
-                    let from = Column::new(Some(answered.alias.clone()), name);
-                    if let Some(persons) = in_persons {
-                        out.renames.insert(from, answer.expr(Some(persons))?);
-                        continue;
+            for (answer, item) in answers.into_iter().zip(&answered.items) {
+                let name = &item.1;
+                let from = Column::new(Some(answered.alias.clone()), name);
+                let fused = format!("{}_{name}", answered.alias);
+                match answer {
+                    Answer::Days { .. } if use_days => {
+                        out.renames
+                            .insert(from, Expr::Column(Column::new(Some(DAYS_ALIAS), &fused)));
+                        days.push(answer.expr(None)?.alias(fused));
                     }
-                    let fused = format!("{}_{name}", answered.alias);
-                    out.renames
-                        .insert(from, Expr::Column(Column::new(Some(SUMMARY_ALIAS), &fused)));
-                    summary.push(answer.expr(None)?.alias(fused));
+                    Answer::Days { .. } => raw.items.push(item.clone()),
+                    _ if !use_summary => raw.items.push(item.clone()),
+                    _ => match in_persons {
+                        Some(persons) => {
+                            out.renames.insert(from, answer.expr(Some(persons))?);
+                        }
+                        None => {
+                            out.renames.insert(
+                                from,
+                                Expr::Column(Column::new(Some(SUMMARY_ALIAS), &fused)),
+                            );
+                            summary.push(answer.expr(None)?.alias(fused));
+                        }
+                    },
                 }
             }
             if !raw.items.is_empty() {
@@ -240,6 +279,14 @@ impl EventAggregates {
             }
         }
         out.plans.extend(self.patterns.iter().cloned());
+        if days.len() > 1 {
+            let plan = LogicalPlanBuilder::scan(DAYS_TABLE, sources.get(DAYS_TABLE)?, None)?
+                .project(days)?
+                .alias(DAYS_ALIAS)?
+                .build()?;
+            out.plans
+                .push((Scope::Person, DAYS_ALIAS.to_string(), plan));
+        }
         if summary.len() > 1 {
             let plan =
                 LogicalPlanBuilder::scan(ACTIVITY_TABLE, sources.get(ACTIVITY_TABLE)?, None)?
@@ -257,6 +304,9 @@ impl EventAggregates {
 
 /// The alias of the one scan of the activity summary in an assembled plan.
 pub const SUMMARY_ALIAS: &str = "act";
+
+/// The alias of the one scan of the day counts (`store::activity_days`) in an assembled plan.
+pub const DAYS_ALIAS: &str = "days";
 
 /// The event aggregate plans of a segment, and what reads the aggregates of summary-answered
 /// groups instead.

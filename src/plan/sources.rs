@@ -37,6 +37,8 @@ pub struct TableSources {
     pub activity_in_persons: bool,
     /// The summary's value and month counts.
     pub activity_columns: summary::SummaryColumns,
+    /// The events with day counts (`store::activity_days`) and how many days back they reach.
+    pub activity_days: Option<(Vec<String>, u32)>,
     /// Rows per (event, period start), from the manifest; empty for schema-only sources.
     pub event_rows: HashMap<String, Vec<(NaiveDate, u64)>>,
     /// Plans run on a Ballista cluster (see `optional_side`); set by whoever opened the session.
@@ -68,6 +70,9 @@ impl TableSources {
         if manifest.person_activity.is_some() {
             names.push(ACTIVITY_TABLE.to_string());
         }
+        if manifest.activity_days.is_some() {
+            names.push(crate::store::activity_days::DAYS_TABLE.to_string());
+        }
         let mut tables = HashMap::new();
         for name in names {
             let provider = ctx.table_provider(name.as_str()).await?;
@@ -92,6 +97,10 @@ impl TableSources {
             activity_rows: manifest.person_activity.as_ref().map_or(0, |f| f.rows),
             activity_in_persons: manifest.activity_in_persons(),
             activity_columns: manifest.activity_columns.clone(),
+            activity_days: manifest
+                .activity_days
+                .as_ref()
+                .map(|d| (d.events.clone(), d.days)),
             event_rows: manifest.events.iter().fold(HashMap::new(), |mut m, e| {
                 m.entry(e.event.clone())
                     .or_insert_with(Vec::new)
@@ -142,6 +151,7 @@ impl TableSources {
             activity_rows: 0,
             activity_in_persons: false,
             activity_columns: Default::default(),
+            activity_days: None,
             event_rows: HashMap::new(),
             on_cluster: false,
         }
@@ -200,6 +210,19 @@ impl TableSources {
         );
         sources.activity_in_persons = true;
         sources
+    }
+
+    /// Adds schema-only day counts (`store::activity_days`) of `events`, `days` back from the
+    /// summary's as-of (plan tests; after [`TableSources::with_activity`]).
+    pub fn with_activity_days(mut self, events: &[String], days: u32) -> TableSources {
+        self.tables.insert(
+            crate::store::activity_days::DAYS_TABLE.to_string(),
+            Arc::new(LogicalTableSource::new(
+                crate::store::activity_days::schema(events, days),
+            )),
+        );
+        self.activity_days = Some((events.to_vec(), days));
+        self
     }
 
     /// Whether an attribute column is a list (from the table schema).

@@ -22,6 +22,9 @@ pub enum Answer {
     /// The first event before `before`: the all-history first time when it is earlier, else
     /// none.
     FirstBefore { column: String, before: i64 },
+    /// A count over whole days back from the as-of, from the day counts table
+    /// (`store::activity_days`): the events of the last `hi` days less those of the last `lo`.
+    Days { hi: String, lo: Option<String> },
 }
 
 impl Answer {
@@ -37,6 +40,8 @@ impl Answer {
             Answer::FirstBefore { column: c, before } => {
                 when(column(c).lt(ts_lit(*before)), column(c)).end()?
             }
+            Answer::Days { hi, lo: None } => column(hi),
+            Answer::Days { hi, lo: Some(lo) } => column(hi) - column(lo),
         })
     }
 }
@@ -76,7 +81,50 @@ pub fn window_of(from: Option<i64>, to: i64, as_of: i64) -> Option<Option<i64>> 
 /// value the history never had adds nothing), or a count without `where` over whole calendar
 /// months (one column a month), or the first event over all history before a time no later than
 /// its as-of (at a backtest's or a trend point's as-of too).
-pub(super) fn summary_answer(r: &AggRequest, sources: &TableSources) -> Option<Answer> {
+///
+/// With `prefer_days`, the day counts answer what they can before the summary's own columns: a
+/// plan that joins the day counts anyway (a trend's earlier points) then reads its snapshot-as-of
+/// windows from the same join instead of joining the summary too.
+pub(super) fn summary_answer(
+    r: &AggRequest,
+    sources: &TableSources,
+    prefer_days: bool,
+) -> Option<Answer> {
+    match prefer_days {
+        true => days_answer(r, sources).or_else(|| fixed_answer(r, sources)),
+        false => fixed_answer(r, sources).or_else(|| days_answer(r, sources)),
+    }
+}
+
+/// A person-scoped count without `where` over whole days back from the summary's as-of, within
+/// the day counts' horizon: `[as-of − x days, as-of − y days)` is column x less column y, at the
+/// snapshot's as-of and at every earlier one a whole number of days before it.
+fn days_answer(r: &AggRequest, sources: &TableSources) -> Option<Answer> {
+    let as_of = sources.activity_as_of?;
+    let (events, horizon) = sources.activity_days.as_ref()?;
+    if r.scope != Scope::Person || r.kind != AggKind::Count || r.filter.is_some() {
+        return None;
+    }
+    if !events.contains(&r.event) {
+        return None;
+    }
+    let back = |t: i64| {
+        let d = as_of.checked_sub(t)?;
+        (d >= 0 && d % MICROS_PER_DAY == 0).then_some(d / MICROS_PER_DAY)
+    };
+    let (x, y) = (back(r.range.from?)?, back(r.range.to)?);
+    if x <= y || x > i64::from(*horizon) {
+        return None;
+    }
+    let column = |k: i64| crate::store::activity_days::column(&r.event, k as u32);
+    Some(Answer::Days {
+        hi: column(x),
+        lo: (y > 0).then(|| column(y)),
+    })
+}
+
+/// The answers of the summary's own columns (see [`summary_answer`]).
+fn fixed_answer(r: &AggRequest, sources: &TableSources) -> Option<Answer> {
     let as_of = sources.activity_as_of?;
     if r.scope != Scope::Person {
         return None;

@@ -48,6 +48,10 @@ pub struct Manifest {
         skip_serializing_if = "crate::store::summary::SummaryColumns::is_empty"
     )]
     pub activity_columns: crate::store::summary::SummaryColumns,
+    /// Per-person event counts of the last 1, 2, … days of dense events, written beside the
+    /// activity summary (see `store::activity_days`); older snapshots have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_days: Option<crate::store::activity_days::ActivityDays>,
     /// How the snapshot was made (generator parameters), for reproducing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
@@ -189,6 +193,7 @@ impl Manifest {
             .iter()
             .chain(&self.installations)
             .chain(&self.person_activity)
+            .chain(self.activity_days.iter().map(|d| &d.file))
             .chain(self.events.iter().map(|e| &e.file))
             .chain(self.import_state.iter().flat_map(|s| {
                 [&s.persons, &s.installations]

@@ -11,6 +11,7 @@
 //! Event files are sorted by (person_id, event_time). A later snapshot may list event roots of an
 //! earlier one in its manifest instead of copying that history.
 
+pub mod activity_days;
 pub mod checksum;
 pub mod derived;
 pub mod gc;
@@ -310,6 +311,7 @@ impl Snapshot {
             .iter()
             .chain(&m.installations)
             .chain(&m.person_activity)
+            .chain(m.activity_days.iter().map(|d| &d.file))
             .try_for_each(|f| self.check_size(f))
     }
 
@@ -398,6 +400,9 @@ impl Snapshot {
             .filter(|_| !m.activity_in_persons())
         {
             check(f, &summary::schema(&m.catalog, &m.activity_columns), false)?;
+        }
+        if let Some(d) = &m.activity_days {
+            check(&d.file, &activity_days::schema(&d.events, d.days), false)?;
         }
         for e in &m.events {
             let def = m.catalog.event(&e.event).ok_or_else(|| {

@@ -105,6 +105,14 @@ pub(super) async fn register(
         )?;
         ctx.register_table(summary::ACTIVITY_TABLE, activity)?;
     }
+    if let Some(d) = &m.activity_days {
+        let days = files_table(
+            std::slice::from_ref(&d.file),
+            super::activity_days::schema(&d.events, d.days),
+            sorted(&[catalog::PERSON_ID]),
+        )?;
+        ctx.register_table(super::activity_days::DAYS_TABLE, days)?;
+    }
 
     let row_filtered = Arc::new(MemorySchemaProvider::new());
     let default_catalog = ctx.state().config_options().catalog.default_catalog.clone();
@@ -188,6 +196,7 @@ pub(super) fn rows_of(snapshot: &Snapshot, table: &str) -> u64 {
     match table.to_ascii_lowercase().as_str() {
         PERSONS_TABLE => files(&m.persons),
         summary::ACTIVITY_TABLE => m.person_activity.iter().map(|f| f.rows).sum(),
+        super::activity_days::DAYS_TABLE => m.activity_days.iter().map(|d| d.file.rows).sum(),
         INSTALLATIONS_TABLE => files(&m.installations),
         EVENTS_TABLE => m.events.iter().map(|e| e.file.rows).sum(),
         t => m

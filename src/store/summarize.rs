@@ -211,7 +211,7 @@ pub fn build(
     // Reader-side filters: each range decodes the key column of every event file, and the
     // other columns only of its own persons' rows.
     let m: &super::manifest::Manifest = manifest;
-    let (file, extra) = super::staged::with_session(staging, m, threads, true, |ctx| {
+    let (file, extra, days) = super::staged::with_session(staging, m, threads, true, |ctx| {
         Box::pin(async move {
             let (ctx, manifest) = (&ctx, m);
             let as_of = manifest.as_of.timestamp_micros();
@@ -222,7 +222,8 @@ pub fn build(
             let schema = persons_with_activity_schema(&manifest.catalog, &extra);
             let key = schema.index_of(PERSON_ID)?;
             let mut file = staging.parquet_writer(PERSONS_FILE, schema.clone(), &[key])?;
-            for range in person_ranges(ctx, manifest.row_counts.persons).await? {
+            let ranges = person_ranges(ctx, manifest.row_counts.persons).await?;
+            for &range in &ranges {
                 let plan = plan(ctx, &manifest.catalog, &extra, as_of, range).await?;
                 let mut stream = ctx
                     .execute_logical_plan(plan)
@@ -237,7 +238,9 @@ pub fn build(
                     )?)?;
                 }
             }
-            Ok((file.finish()?, extra))
+            let file = file.finish()?;
+            let days = super::activity_days::build(ctx, staging, manifest, &ranges).await?;
+            Ok((file, extra, days))
         })
     })?;
     for old in std::mem::replace(&mut manifest.persons, vec![file.clone()]) {
@@ -246,6 +249,7 @@ pub fn build(
     }
     manifest.person_activity = Some(file);
     manifest.activity_columns = extra;
+    manifest.activity_days = days;
     Ok(())
 }
 

@@ -11,7 +11,8 @@
 //! Why this and not daily rollups: on the benchmark store a person-day holds about 1.6
 //! AppLaunch events, so a daily rollup would shrink the scan little, while a per-person row
 //! turns a 30-day count from aggregating millions of events into reading one column of one row
-//! a person (benches/HISTORY.md has the figures).
+//! a person (benches/HISTORY.md has the figures). Its windows end at the snapshot's as-of; the
+//! day counts of dense events (`super::activity_days`) answer whole-day windows at earlier ones.
 
 use crate::base::time::{date_of, micros_of_date};
 use crate::catalog::{Catalog, ValueType, PERSON_ID};
