@@ -128,6 +128,14 @@ fn manifest_naming_a_missing_file_is_an_error() {
         ));
 }
 
+/// A file at `rel` in the only snapshot's directory that its manifest does not list.
+fn plant_stray(store: &Path, rel: &str) -> PathBuf {
+    let stray = only_snapshot_dir(store).join(rel);
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"PAR1").unwrap();
+    stray
+}
+
 #[test]
 fn stray_file_in_the_history_is_an_error() {
     // In a period directory, and at the top of the event root.
@@ -136,9 +144,7 @@ fn stray_file_in_the_history_is_an_error() {
         "events/extra.parquet",
     ] {
         let (_tmp, store) = common::copy_store(common::shared_store());
-        let stray = only_snapshot_dir(&store).join(rel);
-        std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
-        std::fs::write(&stray, b"PAR1").unwrap();
+        let stray = plant_stray(&store, rel);
         info(&store)
             .code(2)
             .stderr(predicate::str::contains("not listed in the manifest"))
@@ -170,9 +176,7 @@ fn event_files_are_checked_by_what_reads_them() {
     count("pushRegistrationEnabled", &before).success();
     // `events` lists the directories: the whole history is checked before it is read.
     let (_tmp2, store2) = common::copy_store(common::shared_store());
-    let stray = only_snapshot_dir(&store2).join("events/event=Purchase/day=2026-10-01/x.parquet");
-    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
-    std::fs::write(&stray, b"PAR1").unwrap();
+    let stray = plant_stray(&store2, "events/event=Purchase/day=2026-10-01/x.parquet");
     audience()
         .arg("--store")
         .arg(&store2)

@@ -182,7 +182,7 @@ impl EventAggregates {
     /// groups the activity summary answers read it instead, and `renames` maps their columns:
     /// to the persons scan `persons` of the segment's pairs when it has the summary's columns
     /// (no join at all), else to one shared scan of the summary under [`SUMMARY_ALIAS`] (one
-    /// join, not one per event).
+    /// join, not one per event); day-count answers to one scan of them under [`DAYS_ALIAS`].
     pub fn plans(&self, sources: &TableSources, persons: Option<&str>) -> Result<AggPlans> {
         let in_persons = persons.filter(|_| sources.activity_in_persons);
         let mut out = AggPlans::default();
