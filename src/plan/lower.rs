@@ -338,15 +338,13 @@ impl<'a> Lowering<'a> {
         if a.kind != AggKind::Count || self.summary_at_as_of() {
             return Ok(None);
         }
-        let n = *n;
-        let some = if (op == CmpOp::Gt || op == CmpOp::Ne) && n == 0.0
-            || op == CmpOp::Ge && n == 1.0
-        {
-            true
-        } else if (op == CmpOp::Eq || op == CmpOp::Le) && n == 0.0 || op == CmpOp::Lt && n == 1.0 {
-            false
-        } else {
+        if n.fract() != 0.0 {
             return Ok(None);
+        }
+        let some = match (op, *n as i64) {
+            (CmpOp::Gt | CmpOp::Ne, 0) | (CmpOp::Ge, 1) => true,
+            (CmpOp::Eq | CmpOp::Le, 0) | (CmpOp::Lt, 1) => false,
+            _ => return Ok(None),
         };
         let range = self.range_of(a);
         if range.from.is_some() || !self.summary_has_first_before(a, range.to) {

@@ -451,9 +451,11 @@ impl Snapshot {
         ctx: &datafusion::prelude::SessionContext,
         table_files: TableFiles,
     ) -> Result<()> {
+        let history = self.history();
         match table_files {
             TableFiles::Manifest => self.cache_footers(ctx),
-            TableFiles::Listed => self.check_history()?,
+            // Every table lists directories: check them all before any is read.
+            TableFiles::Listed => history.run()?,
         }
         register::register(
             &self.manifest,
@@ -461,7 +463,7 @@ impl Snapshot {
             ctx,
             table_files,
             self.verified.clone(),
-            self.history(),
+            history,
         )
         .await
     }
