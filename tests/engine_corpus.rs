@@ -389,3 +389,63 @@ async fn version_keys_of_both_layouts_compare_like_the_texts() {
     }
     assert!(nonempty >= 6, "too few matching audiences to compare");
 }
+
+/// The server's count report from cached matched pairs (`Workspace::keep_matched`) equals the
+/// report each query answers afresh, for every valid case at two as-of times, whether its
+/// conditions are evaluated now or come from the cache (the second pass, in reverse order,
+/// finds every condition kept).
+#[tokio::test]
+async fn count_reports_from_matched_pairs_equal_fresh_ones() {
+    use audience::app::{conditions, SegmentSource, Workspace};
+    use audience::exec::SessionOptions;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = root.join("data/sample");
+    let opts = SessionOptions::default();
+    let fresh = Workspace::open(&store, None, &opts).await.unwrap();
+    let warm = Workspace::open(&store, None, &opts)
+        .await
+        .unwrap()
+        .keep_matched(64 << 20);
+    let saved = SegmentDir(root.join("tests/segments/saved"));
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    let as_of = fresh.snapshot().manifest.as_of;
+    let mut reports = Vec::new();
+    for path in &cases {
+        let src = SegmentSource::text(std::fs::read_to_string(path).unwrap());
+        let typed = fresh.compile(&src, &saved).unwrap();
+        let alone: Vec<_> = conditions(&src, &typed)
+            .into_iter()
+            .map(|(_, _, t)| t)
+            .collect();
+        for at in [as_of, as_of - chrono::Duration::days(30)] {
+            let want = fresh.count_report(&typed, &alone, at).await.unwrap();
+            reports.push((path.clone(), typed.clone(), alone.clone(), at, want));
+        }
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.4.persons > 0 && r.4.installations > 0),
+        "the corpus matches someone"
+    );
+    for pass in 0..2 {
+        let order: Vec<_> = if pass == 0 {
+            reports.iter().collect()
+        } else {
+            reports.iter().rev().collect()
+        };
+        for (path, typed, alone, at, want) in order {
+            let got = warm.count_report(typed, alone, *at).await.unwrap();
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{want:?}"),
+                "{} at {at}, pass {pass}",
+                path.display()
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod channel;
 pub mod columns;
+pub mod matched;
 pub mod segments;
 pub mod workspace;
 

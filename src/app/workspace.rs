@@ -4,9 +4,10 @@
 
 use super::channel::Channel;
 use super::columns;
+use super::matched::{Matched, MatchedCache, Universe, Warm};
 use super::segments::SegmentSource;
 use crate::catalog::Catalog;
-use crate::check::typed::TypedSegment;
+use crate::check::typed::{TPred, TypedSegment};
 use crate::check::{compile, SavedSegments};
 use crate::error::{Error, Result};
 use crate::exec::cluster::{check_cluster_sees, scanned_tables};
@@ -212,6 +213,8 @@ pub struct Workspace {
     cluster_checked: Mutex<BTreeSet<String>>,
     /// What opening the store noticed (directories skipped), for the front end to show.
     warnings: Vec<String>,
+    /// The pairs recent conditions matched, when the front end keeps the workspace warm.
+    matched: Option<MatchedCache>,
 }
 
 impl Workspace {
@@ -252,7 +255,16 @@ impl Workspace {
             cluster: opts.cluster.clone(),
             cluster_checked: Mutex::default(),
             warnings: Vec::new(),
+            matched: None,
         })
+    }
+
+    /// Keeps the pairs each condition of a count report matched, up to about `budget` bytes,
+    /// so that the next report re-evaluates only the conditions that changed (a server's
+    /// editor asks for one a keystroke; see [`crate::app::matched`]). 0 keeps nothing.
+    pub fn keep_matched(mut self, budget: usize) -> Workspace {
+        self.matched = (budget > 0).then(|| MatchedCache::new(budget));
+        self
     }
 
     pub fn snapshot(&self) -> &Snapshot {
@@ -528,6 +540,9 @@ impl Workspace {
         conditions: &[TypedSegment],
         as_of: DateTime<Utc>,
     ) -> Result<CountReport> {
+        if let Some(cache) = &self.matched {
+            return self.report_matched(cache, seg, conditions, as_of).await;
+        }
         let with = |c: Channel| -> Result<TypedSegment> {
             Ok(TypedSegment::of(crate::check::typed::TPred::And(vec![
                 seg.root.clone(),
@@ -560,6 +575,170 @@ impl Workspace {
             sms: p[2],
             conditions: i[2..].iter().copied().zip(p[3..].iter().copied()).collect(),
         })
+    }
+
+    /// [`Workspace::count_report`] from the pairs each condition matched: the segment's
+    /// top-level `and` items, the channels and `conditions`, evaluated where not cached.
+    async fn report_matched(
+        &self,
+        cache: &MatchedCache,
+        seg: &TypedSegment,
+        conditions: &[TypedSegment],
+        as_of: DateTime<Utc>,
+    ) -> Result<CountReport> {
+        let parts: Vec<&TPred> = match &seg.root {
+            TPred::And(items) => items.iter().collect(),
+            root => vec![root],
+        };
+        let channels = [Channel::Push, Channel::Email, Channel::Sms]
+            .map(|c| c.condition(self.catalog()))
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        let mut wanted: Vec<&TPred> = parts.clone();
+        wanted.extend(&channels);
+        wanted.extend(conditions.iter().map(|c| &c.root));
+        let warm = cache.warm(|| self.warm_pairs()).await?;
+        let found = self.matched_pairs(cache, &warm, &wanted, as_of).await?;
+        let u = &warm.universe;
+        let (parts_of, rest) = found.split_at(parts.len());
+        let (channel_of, alone) = rest.split_at(channels.len());
+        let matched = u.all_of(&parts_of.iter().map(|m| m.as_ref()).collect::<Vec<_>>());
+        let persons_on = |k: usize| u.all_of(&[&matched, &channel_of[k]]).persons.count();
+        Ok(CountReport {
+            installations: matched.installations.count(),
+            persons: matched.persons.count(),
+            push: matched
+                .installations
+                .and(&channel_of[0].installations)
+                .count(),
+            email: persons_on(1),
+            sms: persons_on(2),
+            conditions: alone
+                .iter()
+                .map(|m| (m.installations.count(), m.persons.count()))
+                .collect(),
+        })
+    }
+
+    /// The pairs of this snapshot, and its persons without installations as a table of their own.
+    async fn warm_pairs(&self) -> Result<Warm> {
+        use crate::catalog::{INSTALLATION_ID, PERSON_ID};
+        use crate::store::{INSTALLATIONS_TABLE, PERSONS_TABLE};
+        let rows = |sql: String| async move { self.ctx.sql(&sql).await?.collect().await };
+        let (installations, persons, orphans) = futures::try_join!(
+            rows(format!(
+                "SELECT {INSTALLATION_ID}, {PERSON_ID} FROM {INSTALLATIONS_TABLE}"
+            )),
+            rows(format!("SELECT {PERSON_ID} FROM {PERSONS_TABLE}")),
+            rows(format!(
+                "SELECT * FROM {PERSONS_TABLE} p WHERE NOT EXISTS (SELECT 1 FROM \
+                 {INSTALLATIONS_TABLE} i WHERE i.{PERSON_ID} = p.{PERSON_ID})"
+            )),
+        )?;
+        let universe = Universe::build(&installations, &persons)?;
+        let schema = self.ctx.table_provider(PERSONS_TABLE).await?.schema();
+        let orphans = datafusion::datasource::MemTable::try_new(schema, vec![orphans])?;
+        let orphan_sources = self.sources.clone().with_table(
+            PERSONS_TABLE,
+            datafusion::datasource::provider_as_source(std::sync::Arc::new(orphans)),
+        );
+        Ok(Warm {
+            universe,
+            orphan_sources,
+        })
+    }
+
+    /// The pairs each of `preds` matches at `as_of`: from the cache, else evaluated (all the
+    /// missing ones in one query per side) and kept.
+    async fn matched_pairs(
+        &self,
+        cache: &MatchedCache,
+        warm: &Warm,
+        preds: &[&TPred],
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<std::sync::Arc<Matched>>> {
+        use std::sync::Arc;
+        let at = as_of.timestamp_micros();
+        // Debug, not Display: it spells out saved segments' bodies and resolved types.
+        let keys: Vec<String> = preds.iter().map(|p| format!("{p:?}")).collect();
+        let mut found: Vec<Option<Arc<Matched>>> = keys.iter().map(|k| cache.get(at, k)).collect();
+        let mut per_person: Vec<(String, TypedSegment)> = Vec::new();
+        let mut per_pair: Vec<(String, TypedSegment)> = Vec::new();
+        for ((k, p), hit) in keys.iter().zip(preds).zip(&found) {
+            let seen = |v: &Vec<(String, TypedSegment)>| v.iter().any(|(s, _)| s == k);
+            if hit.is_some() || seen(&per_person) || seen(&per_pair) {
+                continue;
+            }
+            let seg = TypedSegment::of((*p).clone());
+            if crate::plan::lower::reads_installations(&seg, &self.sources, as_of)? {
+                per_pair.push((k.clone(), seg));
+            } else {
+                per_person.push((k.clone(), seg));
+            }
+        }
+        let u = &warm.universe;
+        let none: Vec<(String, TypedSegment)> = Vec::new();
+        let (persons, installations, orphans) = futures::try_join!(
+            self.flag_rows(&self.sources, &per_person, Target::Persons, as_of),
+            self.flag_rows(&self.sources, &per_pair, Target::Installations, as_of),
+            self.flag_rows(
+                &warm.orphan_sources,
+                if u.has_orphans() { &per_pair } else { &none },
+                Target::Persons,
+                as_of
+            ),
+        )?;
+        let mut computed: Vec<(String, Arc<Matched>)> = Vec::new();
+        for ((k, _), p) in per_person
+            .iter()
+            .zip(u.person_flags(&persons, per_person.len())?)
+        {
+            computed.push((k.clone(), Arc::new(u.of_persons(&p))));
+        }
+        let orphans = if u.has_orphans() {
+            u.person_flags(&orphans, per_pair.len())?
+        } else {
+            vec![u.no_persons(); per_pair.len()]
+        };
+        for (((k, _), i), o) in per_pair
+            .iter()
+            .zip(u.installation_flags(&installations, per_pair.len())?)
+            .zip(orphans)
+        {
+            computed.push((k.clone(), Arc::new(u.of_pairs(i, &o))));
+        }
+        for (k, m) in &computed {
+            cache.put(at, k.clone(), m.clone());
+        }
+        for (slot, k) in found.iter_mut().zip(&keys) {
+            if slot.is_none() {
+                *slot = computed
+                    .iter()
+                    .find(|(c, _)| c == k)
+                    .map(|(_, m)| m.clone());
+            }
+        }
+        found
+            .into_iter()
+            .map(|m| m.ok_or_else(|| Error::Internal("a condition was not evaluated".into())))
+            .collect()
+    }
+
+    /// The target's keys matching any of `segs`, with one flag column a segment.
+    async fn flag_rows(
+        &self,
+        sources: &TableSources,
+        segs: &[(String, TypedSegment)],
+        target: Target,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<RecordBatch>> {
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let segs: Vec<&TypedSegment> = segs.iter().map(|(_, s)| s).collect();
+        let plan = plan_segments(&segs, sources, &PlanOptions::keys(as_of, target))?;
+        self.ready(&plan).await?;
+        Ok(run::stream(&self.ctx, plan).await?.try_collect().await?)
     }
 
     /// The audience's size at each of `points` on this snapshot (a trend), in one query: the

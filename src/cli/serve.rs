@@ -41,6 +41,10 @@ pub struct Args {
     /// DataFusion's threads per query (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Memory each warm snapshot may keep of the pairs recent conditions matched, so that a
+    /// count after a keystroke evaluates only the condition that changed (0: keep none).
+    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    cache_memory: usize,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -68,6 +72,7 @@ pub fn run(args: &Args) -> Result<()> {
         queue_wait: Duration::from_secs(args.queue_wait),
         query_timeout: Duration::from_secs(args.query_timeout.max(1)),
         threads: args.threads,
+        matched_budget: args.cache_memory,
     };
     tokio_runtime()?.block_on(serve(opts, stopped(), |addr| {
         eprintln!("audience serve: listening on {addr}");

@@ -113,6 +113,15 @@ impl EventAggregates {
         self.groups.is_empty() && self.patterns.is_empty()
     }
 
+    /// Whether some aggregate is per installation (it joins the installation side of pairs).
+    pub fn any_per_installation(&self) -> bool {
+        self.groups.iter().any(|g| g.scope == Scope::Installation)
+            || self
+                .patterns
+                .iter()
+                .any(|(s, ..)| *s == Scope::Installation)
+    }
+
     /// Registers a plan of one row per key of `scope` with a column [`PATTERN_VALUE`], and
     /// returns the expression reading that column in the joined plan (null for keys it lacks).
     /// An identical plan is joined once.

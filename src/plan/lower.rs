@@ -98,6 +98,20 @@ pub fn plan_segment(
     assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
 }
 
+/// Whether a segment reads the installation side of its pairs (an installation column or a
+/// per-installation aggregate). When it does not, it holds for all of a person's pairs or for
+/// none of them.
+pub fn reads_installations(
+    seg: &TypedSegment,
+    sources: &TableSources,
+    as_of: DateTime<Utc>,
+) -> Result<bool> {
+    let opts = PlanOptions::keys(as_of, Target::Persons);
+    let mut l = Lowering::new(sources, &opts);
+    l.segment(seg, &opts)?;
+    Ok(l.needs.installation || l.aggs.any_per_installation())
+}
+
 /// Plans the segments of one job as a single query over shared scans: the output columns, then
 /// segment `k`'s flag column ([`super::segment_flag`]), true where it matches. Event aggregates are
 /// fused across segments, so each event's history is read once for the whole job.

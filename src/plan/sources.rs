@@ -262,6 +262,12 @@ impl TableSources {
         }
     }
 
+    /// The same tables with `name` read from `source` (same columns, other rows).
+    pub fn with_table(mut self, name: &str, source: Arc<dyn TableSource>) -> TableSources {
+        self.tables.insert(name.to_string(), source);
+        self
+    }
+
     pub fn get(&self, name: &str) -> datafusion::error::Result<Arc<dyn TableSource>> {
         self.tables.get(name).cloned().ok_or_else(|| {
             datafusion::error::DataFusionError::Plan(format!(

@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub query_timeout: Duration,
     /// DataFusion's threads per query (default: all cores).
     pub threads: Option<usize>,
+    /// Bytes of matched pairs each warm snapshot keeps for count reports (0: none).
+    pub matched_budget: usize,
 }
 
 /// Warm workspaces kept at once: each holds a session with the snapshot's tables.
@@ -103,7 +105,8 @@ impl AppState {
             runtime: Some(self.runtime.clone()),
             ..SessionOptions::default()
         };
-        let w = Arc::new(Workspace::new(store.snapshot(Some(&id))?, &opts).await?);
+        let w = Workspace::new(store.snapshot(Some(&id))?, &opts).await?;
+        let w = Arc::new(w.keep_matched(self.opts.matched_budget));
         if warm.len() >= WARM_SNAPSHOTS {
             if let Some(oldest) = (0..warm.len()).min_by_key(|&i| warm[i].2) {
                 warm.remove(oldest);

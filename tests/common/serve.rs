@@ -32,6 +32,7 @@ impl Server {
             queue_wait: Duration::from_secs(2),
             query_timeout: Duration::from_secs(30),
             threads: Some(2),
+            matched_budget: 64 << 20,
         };
         tune(&mut opts);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
