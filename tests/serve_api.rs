@@ -50,6 +50,18 @@ fn counts_equal_the_command_line_with_channels_and_conditions() {
             "installations"
         )
     );
+    // Asked again, every condition is kept: the same report, from the cache alone; and the
+    // same report from a server that keeps nothing.
+    let again = s
+        .call("POST", "/api/v1/count", Some(json!({ "segment": SEGMENT })))
+        .json();
+    let fresh = Server::start(|o| o.matched_budget = 0)
+        .call("POST", "/api/v1/count", Some(json!({ "segment": SEGMENT })))
+        .json();
+    for key in ["counts", "reachable", "conditions"] {
+        assert_eq!(again[key], v[key], "{key}, kept");
+        assert_eq!(fresh[key], v[key], "{key}, nothing kept");
+    }
     // Another as-of moves the windows.
     let earlier = s.call(
         "POST",

@@ -394,6 +394,11 @@ impl MatchedCache {
             .cloned()
     }
 
+    /// The pairs, when they were built.
+    pub fn warmed(&self) -> Option<Arc<Warm>> {
+        self.warm.get().cloned()
+    }
+
     pub fn get(&self, as_of: i64, condition: &str) -> Option<Arc<Matched>> {
         let mut e = self.entries.lock().ok()?;
         e.tick += 1;

@@ -578,7 +578,7 @@ impl Workspace {
     }
 
     /// [`Workspace::count_report`] from the pairs each condition matched: the segment's
-    /// top-level `and` items, the channels and `conditions`, evaluated where not cached.
+    /// top-level `and` items, the channels and `conditions`, evaluated where not kept.
     async fn report_matched(
         &self,
         cache: &MatchedCache,
@@ -586,38 +586,40 @@ impl Workspace {
         conditions: &[TypedSegment],
         as_of: DateTime<Utc>,
     ) -> Result<CountReport> {
-        let parts: Vec<&TPred> = match &seg.root {
-            TPred::And(items) => items.iter().collect(),
-            root => vec![root],
-        };
-        let channels = [Channel::Push, Channel::Email, Channel::Sms]
-            .map(|c| c.condition(self.catalog()))
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        let mut wanted: Vec<&TPred> = parts.clone();
-        wanted.extend(&channels);
-        wanted.extend(conditions.iter().map(|c| &c.root));
+        let channels = self.channel_conditions()?;
+        let (wanted, parts) = report_wants(seg, conditions, &channels);
         let warm = cache.warm(|| self.warm_pairs()).await?;
         let found = self.matched_pairs(cache, &warm, &wanted, as_of).await?;
-        let u = &warm.universe;
-        let (parts_of, rest) = found.split_at(parts.len());
-        let (channel_of, alone) = rest.split_at(channels.len());
-        let matched = u.all_of(&parts_of.iter().map(|m| m.as_ref()).collect::<Vec<_>>());
-        let persons_on = |k: usize| u.all_of(&[&matched, &channel_of[k]]).persons.count();
-        Ok(CountReport {
-            installations: matched.installations.count(),
-            persons: matched.persons.count(),
-            push: matched
-                .installations
-                .and(&channel_of[0].installations)
-                .count(),
-            email: persons_on(1),
-            sms: persons_on(2),
-            conditions: alone
-                .iter()
-                .map(|m| (m.installations.count(), m.persons.count()))
-                .collect(),
-        })
+        Ok(report_of(&warm.universe, &found, parts))
+    }
+
+    /// [`Workspace::count_report`] when every condition it needs is kept, so no query runs (a
+    /// server answers it without waiting for a query slot); `None` when something must be
+    /// evaluated, or nothing is kept.
+    pub fn kept_report(
+        &self,
+        seg: &TypedSegment,
+        conditions: &[TypedSegment],
+        as_of: DateTime<Utc>,
+    ) -> Result<Option<CountReport>> {
+        let Some((cache, warm)) = self.matched.as_ref().and_then(|c| Some((c, c.warmed()?))) else {
+            return Ok(None);
+        };
+        let channels = self.channel_conditions()?;
+        let (wanted, parts) = report_wants(seg, conditions, &channels);
+        let at = as_of.timestamp_micros();
+        let found: Option<Vec<_>> = wanted
+            .iter()
+            .map(|p| cache.get(at, &condition_key(p)))
+            .collect();
+        Ok(found.map(|found| report_of(&warm.universe, &found, parts)))
+    }
+
+    fn channel_conditions(&self) -> Result<Vec<TPred>> {
+        [Channel::Push, Channel::Email, Channel::Sms]
+            .map(|c| c.condition(self.catalog()))
+            .into_iter()
+            .collect()
     }
 
     /// The pairs of this snapshot, and its persons without installations as a table of their own.
@@ -659,8 +661,7 @@ impl Workspace {
     ) -> Result<Vec<std::sync::Arc<Matched>>> {
         use std::sync::Arc;
         let at = as_of.timestamp_micros();
-        // Debug, not Display: it spells out saved segments' bodies and resolved types.
-        let keys: Vec<String> = preds.iter().map(|p| format!("{p:?}")).collect();
+        let keys: Vec<String> = preds.iter().map(|p| condition_key(p)).collect();
         let mut found: Vec<Option<Arc<Matched>>> = keys.iter().map(|k| cache.get(at, k)).collect();
         let mut per_person: Vec<(String, TypedSegment)> = Vec::new();
         let mut per_pair: Vec<(String, TypedSegment)> = Vec::new();
@@ -815,6 +816,52 @@ impl Workspace {
             physical,
         })
     }
+}
+
+/// The conditions a count report reads the matched pairs of: the segment's top-level `and`
+/// items (the segment itself when it is no `and`), then the channels, then `conditions`; and
+/// how many of the first kind there are.
+fn report_wants<'a>(
+    seg: &'a TypedSegment,
+    conditions: &'a [TypedSegment],
+    channels: &'a [TPred],
+) -> (Vec<&'a TPred>, usize) {
+    let mut wanted: Vec<&TPred> = match &seg.root {
+        TPred::And(items) => items.iter().collect(),
+        root => vec![root],
+    };
+    let parts = wanted.len();
+    wanted.extend(channels);
+    wanted.extend(conditions.iter().map(|c| &c.root));
+    (wanted, parts)
+}
+
+/// The report from the matched pairs of [`report_wants`]' conditions, in its order.
+fn report_of(u: &Universe, found: &[std::sync::Arc<Matched>], parts: usize) -> CountReport {
+    let (parts_of, rest) = found.split_at(parts);
+    let (channel_of, alone) = rest.split_at(3);
+    let matched = u.all_of(&parts_of.iter().map(|m| m.as_ref()).collect::<Vec<_>>());
+    let persons_on = |k: usize| u.all_of(&[&matched, &channel_of[k]]).persons.count();
+    CountReport {
+        installations: matched.installations.count(),
+        persons: matched.persons.count(),
+        push: matched
+            .installations
+            .and(&channel_of[0].installations)
+            .count(),
+        email: persons_on(1),
+        sms: persons_on(2),
+        conditions: alone
+            .iter()
+            .map(|m| (m.installations.count(), m.persons.count()))
+            .collect(),
+    }
+}
+
+/// What a condition's matched pairs are kept under. Debug, not Display: it spells out saved
+/// segments' bodies and resolved types, so an edited saved segment is a new condition.
+fn condition_key(p: &TPred) -> String {
+    format!("{p:?}")
 }
 
 /// `plan` with its `n` flag columns ([`crate::plan::segment_flag`]) counted where true, in one

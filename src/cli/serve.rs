@@ -43,7 +43,7 @@ pub struct Args {
     threads: Option<usize>,
     /// Memory each warm snapshot may keep of the pairs recent conditions matched, so that a
     /// count after a keystroke evaluates only the condition that changed (0: keep none).
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    #[arg(long, value_parser = size_or_zero, default_value = "256MiB")]
     cache_memory: usize,
 }
 
@@ -61,6 +61,8 @@ pub fn run(args: &Args) -> Result<()> {
         ),
         None => args.token.clone(),
     };
+    // A store that is not one says so, before a token is written into it.
+    crate::store::Store::open(&store)?;
     let token = token(&store, given)?;
     let opts = ServeOptions {
         store,
@@ -78,6 +80,14 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("audience serve: listening on {addr}");
         eprintln!("open http://{addr}/#token={token}");
     }))
+}
+
+/// A memory size, or 0 for none.
+fn size_or_zero(s: &str) -> std::result::Result<usize, String> {
+    match s.trim() {
+        "0" => Ok(0),
+        _ => parse_size(s),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

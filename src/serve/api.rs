@@ -216,9 +216,15 @@ pub async fn count(State(state): State<Arc<AppState>>, body: Body) -> Answer {
     let parts = conditions(&src, &typed);
     let alone: Vec<TypedSegment> = parts.iter().map(|(_, _, t)| t.clone()).collect();
     let q = w.query(at, Target::Installations);
-    let report = state
-        .limited(w.count_report(&typed, &alone, q.as_of))
-        .await?;
+    // Kept conditions are bit arithmetic: no query slot to wait for behind previews and exports.
+    let report = match w.kept_report(&typed, &alone, q.as_of)? {
+        Some(kept) => kept,
+        None => {
+            state
+                .limited(w.count_report(&typed, &alone, q.as_of))
+                .await?
+        }
+    };
     let conditions: Vec<Value> = parts
         .iter()
         .zip(&report.conditions)
