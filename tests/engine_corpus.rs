@@ -449,3 +449,64 @@ async fn count_reports_from_matched_pairs_equal_fresh_ones() {
         }
     }
 }
+
+/// A preview page from kept matched pairs (its keys from the bitmaps, then only their rows read)
+/// equals the page the segment's plan gives, in key order, for every valid case, both targets
+/// and two pages; and consecutive pages do not overlap.
+#[tokio::test]
+async fn previews_from_matched_pairs_equal_fresh_ones() {
+    use audience::app::{SegmentSource, Workspace};
+    use audience::exec::SessionOptions;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = root.join("data/sample");
+    let opts = SessionOptions::default();
+    let fresh = Workspace::open(&store, None, &opts).await.unwrap();
+    let warm = Workspace::open(&store, None, &opts)
+        .await
+        .unwrap()
+        .keep_matched(64 << 20);
+    let saved = SegmentDir(root.join("tests/segments/saved"));
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    let show = |b: &[arrow::array::RecordBatch]| {
+        arrow::util::pretty::pretty_format_batches(b)
+            .unwrap()
+            .to_string()
+    };
+    let mut rows_seen = 0;
+    for path in &cases {
+        let src = SegmentSource::text(std::fs::read_to_string(path).unwrap());
+        let typed = fresh.compile(&src, &saved).unwrap();
+        for target in [Target::Installations, Target::Persons] {
+            let q = fresh.query(None, target);
+            let mut pages = Vec::new();
+            for offset in [0, 7] {
+                let cols = ["externalUserId".to_string()];
+                let (want_schema, want) = fresh
+                    .preview(&typed, q, &cols, offset, Some(7), false)
+                    .await
+                    .unwrap();
+                let (got_schema, got) = warm
+                    .preview(&typed, q, &cols, offset, Some(7), false)
+                    .await
+                    .unwrap();
+                assert_eq!(got_schema, want_schema, "{}", path.display());
+                assert_eq!(
+                    show(&got),
+                    show(&want),
+                    "{} {target:?} @{offset}",
+                    path.display()
+                );
+                rows_seen += want.iter().map(|b| b.num_rows()).sum::<usize>();
+                pages.push(show(&want));
+            }
+            if pages[1].lines().count() > 4 {
+                assert_ne!(pages[0], pages[1], "{}: pages overlap", path.display());
+            }
+        }
+    }
+    assert!(rows_seen > 100, "the corpus shows rows");
+}

@@ -129,6 +129,14 @@ impl Index {
         }
     }
 
+    /// The id at index `i` (< len): indices ascend with ids.
+    fn id(&self, i: usize) -> i64 {
+        match self {
+            Index::Range { min, .. } => min + i as i64,
+            Index::Sorted(ids) => ids[i],
+        }
+    }
+
     fn position(&self, id: i64) -> Option<usize> {
         match self {
             Index::Range { min, len } => {
@@ -285,6 +293,16 @@ impl Universe {
             seen.set(self.person_of[i] as usize);
         }
         seen
+    }
+
+    /// The id of installation index `i`.
+    pub fn installation_id(&self, i: usize) -> i64 {
+        self.installations.id(i)
+    }
+
+    /// The id of person index `p`.
+    pub fn person_id(&self, p: usize) -> i64 {
+        self.persons.id(p)
     }
 
     /// An empty set of persons.

@@ -14,7 +14,9 @@ use crate::exec::cluster::{check_cluster_sees, scanned_tables};
 use crate::exec::{open_session, run, Cluster, SessionOptions};
 use crate::export::{export_split, export_stream, ExportSummary, Format, Metadata, Progress};
 use crate::plan::lower::plan_points;
-use crate::plan::{plan_segment, plan_segments, PlanOptions, TableSources, Target};
+use crate::plan::{
+    plan_keys, plan_segment, plan_segments, OutputColumn, PlanOptions, TableSources, Target,
+};
 use crate::store::{Snapshot, Store};
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -416,7 +418,9 @@ impl Workspace {
     }
 
     /// A page of the audience: `limit` rows (all when `None`) after `offset`, with `columns`;
-    /// the rows' schema even when there are none.
+    /// the rows' schema even when there are none. A page is in the order of the target's key,
+    /// so pages do not overlap; with matched pairs kept its keys come from them, and only their
+    /// rows are read.
     pub async fn preview(
         &self,
         seg: &TypedSegment,
@@ -426,14 +430,67 @@ impl Workspace {
         limit: Option<usize>,
         lists_as_text: bool,
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
-        let opts = self.row_options(q, None, columns, lists_as_text)?;
-        let plan = self.plan(seg, &opts).await?;
-        let plan = LogicalPlanBuilder::from(plan)
-            .limit(offset, limit)?
-            .build()?;
+        use datafusion::common::Column;
+        use datafusion::prelude::Expr;
+        let mut opts = self.row_options(q, None, columns, lists_as_text)?;
+        let shown = opts.columns.len();
+        opts.columns.push(key_column(q.target));
+        let in_key_order = || vec![Expr::Column(Column::from_name(PAGE_KEY)).sort(true, false)];
+        let plan = match (&self.matched, limit) {
+            (Some(cache), Some(limit)) => {
+                let keys = self.page_keys(cache, seg, q, offset, limit).await?;
+                LogicalPlanBuilder::from(plan_keys(&keys, &self.sources, &opts)?)
+                    .sort(in_key_order())?
+            }
+            (None, Some(limit)) => LogicalPlanBuilder::from(self.plan(seg, &opts).await?)
+                .sort(in_key_order())?
+                .limit(offset, Some(limit))?,
+            // Every row: no order asked for, none paid for.
+            (_, None) => {
+                LogicalPlanBuilder::from(self.plan(seg, &opts).await?).limit(offset, None)?
+            }
+        }
+        .build()?;
+        let shown: Vec<Expr> = plan.schema().fields()[..shown]
+            .iter()
+            .map(|f| Expr::Column(Column::from_name(f.name())))
+            .collect();
+        let plan = LogicalPlanBuilder::from(plan).project(shown)?.build()?;
         let stream = run::stream(&self.ctx, plan).await?;
         let schema = stream.schema();
         Ok((schema, stream.try_collect().await?))
+    }
+
+    /// The target's keys from `offset`, at most `limit`, in key order, from matched pairs.
+    async fn page_keys(
+        &self,
+        cache: &MatchedCache,
+        seg: &TypedSegment,
+        q: Query,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<i64>> {
+        let (parts, _) = report_wants(seg, &[], &[]);
+        let warm = cache.warm(|| self.warm_pairs()).await?;
+        let found = self.matched_pairs(cache, &warm, &parts, q.as_of).await?;
+        let u = &warm.universe;
+        let m = u.all_of(&found.iter().map(|m| m.as_ref()).collect::<Vec<_>>());
+        Ok(match q.target {
+            Target::Installations => m
+                .installations
+                .ones()
+                .skip(offset)
+                .take(limit)
+                .map(|i| u.installation_id(i))
+                .collect(),
+            Target::Persons => m
+                .persons
+                .ones()
+                .skip(offset)
+                .take(limit)
+                .map(|p| u.person_id(p))
+                .collect(),
+        })
     }
 
     /// The audience's rows as a stream (bounded memory for any audience size).
@@ -855,6 +912,16 @@ fn report_of(u: &Universe, found: &[std::sync::Arc<Matched>], parts: usize) -> C
             .iter()
             .map(|m| (m.installations.count(), m.persons.count()))
             .collect(),
+    }
+}
+
+/// The column a preview orders its page by (the target's key), dropped before it is shown.
+const PAGE_KEY: &str = "__page_key";
+
+fn key_column(target: Target) -> OutputColumn {
+    OutputColumn {
+        name: PAGE_KEY.into(),
+        ..OutputColumn::key(target)
     }
 }
 

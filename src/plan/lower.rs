@@ -13,7 +13,7 @@ use super::predicates::{is_set, list_has, not, regex_match, string_match, ListMa
 use super::sources::TableSources;
 use crate::base::exprs::{date_lit, ts_lit};
 use crate::base::time::{date_of, micros_of_date, MICROS_PER_DAY as DAY_US};
-use crate::catalog::{Entity, ValueType, PERSON_ID};
+use crate::catalog::{Entity, ValueType, INSTALLATION_ID, PERSON_ID};
 use crate::check::typed::*;
 use crate::store::{derived, version_key};
 use crate::syntax::ast::{CmpOp, HasOp, MatchOp};
@@ -94,6 +94,20 @@ pub fn plan_segment(
 ) -> Result<LogicalPlan> {
     let mut l = Lowering::new(sources, opts);
     let predicate = l.segment(seg, opts)?;
+    let output = l.output(opts)?;
+    assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
+}
+
+/// The rows of the target's keys `keys` (a page of an audience already known) with the
+/// options' columns. Output columns are attributes, never event aggregates, so only the keys'
+/// rows of persons and installations are read.
+pub fn plan_keys(keys: &[i64], sources: &TableSources, opts: &PlanOptions) -> Result<LogicalPlan> {
+    let mut l = Lowering::new(sources, opts);
+    let key = match opts.target {
+        Target::Installations => installation_col(INSTALLATION_ID),
+        Target::Persons => person_col(PERSON_ID),
+    };
+    let predicate = key.in_list(keys.iter().map(|k| lit(*k)).collect(), false);
     let output = l.output(opts)?;
     assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
 }

@@ -12,5 +12,5 @@ pub mod summary;
 
 pub use assemble::segment_flag;
 pub use assemble::Target;
-pub use lower::{plan_segment, plan_segments, DerivedColumn, OutputColumn, PlanOptions};
+pub use lower::{plan_keys, plan_segment, plan_segments, DerivedColumn, OutputColumn, PlanOptions};
 pub use sources::TableSources;
