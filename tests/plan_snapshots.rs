@@ -356,3 +356,24 @@ fn an_anniversary_is_a_test_of_the_attribute_alone() {
         Target::Persons
     ));
 }
+
+/// A preview page whose keys are known (kept matched pairs): only those rows of installations
+/// and of their persons, each bounded by a range (row groups pruned at any page size) and the
+/// list itself; no event scan.
+#[test]
+fn a_page_of_known_keys_reads_only_their_rows() {
+    use audience::catalog::Entity;
+    use audience::plan::{plan_keys, OutputColumn};
+    let catalog = Catalog::sample();
+    let sources = TableSources::from_catalog(&catalog, Partitioning::Day);
+    let mut opts = PlanOptions::keys(AS_OF.parse().unwrap(), Target::Installations);
+    opts.columns.push(OutputColumn {
+        entity: Entity::Person,
+        column: "external_user_id".into(),
+        name: "externalUserId".into(),
+        derived: None,
+    });
+    let plan = plan_keys(&[3, 4, 9], &[1, 1, 2], &sources, &opts).unwrap();
+    let optimized = SessionContext::new().state().optimize(&plan).unwrap();
+    insta::assert_snapshot!(optimized.display_indent().to_string());
+}

@@ -300,6 +300,11 @@ impl Universe {
         self.installations.id(i)
     }
 
+    /// The person id of installation index `i`'s owner.
+    pub fn owner_id(&self, i: usize) -> i64 {
+        self.persons.id(self.person_of[i] as usize)
+    }
+
     /// The id of person index `p`.
     pub fn person_id(&self, p: usize) -> i64 {
         self.persons.id(p)

@@ -438,8 +438,8 @@ impl Workspace {
         let in_key_order = || vec![Expr::Column(Column::from_name(PAGE_KEY)).sort(true, false)];
         let plan = match (&self.matched, limit) {
             (Some(cache), Some(limit)) => {
-                let keys = self.page_keys(cache, seg, q, offset, limit).await?;
-                LogicalPlanBuilder::from(plan_keys(&keys, &self.sources, &opts)?)
+                let (keys, persons) = self.page_keys(cache, seg, q, offset, limit).await?;
+                LogicalPlanBuilder::from(plan_keys(&keys, &persons, &self.sources, &opts)?)
                     .sort(in_key_order())?
             }
             (None, Some(limit)) => LogicalPlanBuilder::from(self.plan(seg, &opts).await?)
@@ -461,7 +461,8 @@ impl Workspace {
         Ok((schema, stream.try_collect().await?))
     }
 
-    /// The target's keys from `offset`, at most `limit`, in key order, from matched pairs.
+    /// The target's keys from `offset`, at most `limit`, in key order, from matched pairs; and
+    /// their persons.
     async fn page_keys(
         &self,
         cache: &MatchedCache,
@@ -469,7 +470,7 @@ impl Workspace {
         q: Query,
         offset: usize,
         limit: usize,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<(Vec<i64>, Vec<i64>)> {
         let (parts, _) = report_wants(seg, &[], &[]);
         let warm = cache.warm(|| self.warm_pairs()).await?;
         let found = self.matched_pairs(cache, &warm, &parts, q.as_of).await?;
@@ -481,15 +482,18 @@ impl Workspace {
                 .ones()
                 .skip(offset)
                 .take(limit)
-                .map(|i| u.installation_id(i))
-                .collect(),
-            Target::Persons => m
-                .persons
-                .ones()
-                .skip(offset)
-                .take(limit)
-                .map(|p| u.person_id(p))
-                .collect(),
+                .map(|i| (u.installation_id(i), u.owner_id(i)))
+                .unzip(),
+            Target::Persons => {
+                let keys: Vec<i64> = m
+                    .persons
+                    .ones()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|p| u.person_id(p))
+                    .collect();
+                (keys.clone(), keys)
+            }
         })
     }
 

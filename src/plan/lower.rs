@@ -99,16 +99,34 @@ pub fn plan_segment(
 }
 
 /// The rows of the target's keys `keys` (a page of an audience already known) with the
-/// options' columns. Output columns are attributes, never event aggregates, so only the keys'
-/// rows of persons and installations are read.
-pub fn plan_keys(keys: &[i64], sources: &TableSources, opts: &PlanOptions) -> Result<LogicalPlan> {
+/// options' columns; `persons` are the keys' persons (for installations: their owners), so
+/// that a join reads only their rows. Output columns are attributes, never event aggregates, so
+/// only the keys' rows of persons and installations are read.
+pub fn plan_keys(
+    keys: &[i64],
+    persons: &[i64],
+    sources: &TableSources,
+    opts: &PlanOptions,
+) -> Result<LogicalPlan> {
     let mut l = Lowering::new(sources, opts);
-    let key = match opts.target {
-        Target::Installations => installation_col(INSTALLATION_ID),
-        Target::Persons => person_col(PERSON_ID),
+    // The bounds besides the list: DataFusion prunes row groups by an IN list of at most 20
+    // values only, and by a range at any length.
+    let among = |key: Expr, ids: &[i64]| {
+        let list = key
+            .clone()
+            .in_list(ids.iter().map(|k| lit(*k)).collect(), false);
+        match (ids.iter().min(), ids.iter().max()) {
+            (Some(lo), Some(hi)) => key.between(lit(*lo), lit(*hi)).and(list),
+            _ => list,
+        }
     };
-    let predicate = key.in_list(keys.iter().map(|k| lit(*k)).collect(), false);
     let output = l.output(opts)?;
+    let predicate = match opts.target {
+        Target::Installations if l.needs.person => among(installation_col(INSTALLATION_ID), keys)
+            .and(among(person_col(PERSON_ID), persons)),
+        Target::Installations => among(installation_col(INSTALLATION_ID), keys),
+        Target::Persons => among(person_col(PERSON_ID), keys),
+    };
     assemble(sources, opts.target, l.needs, &l.aggs, predicate, output)
 }
 
