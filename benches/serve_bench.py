@@ -25,7 +25,8 @@ none), so the timed calls above find every condition of their segment kept. Two 
 show what a marketer meets before that: the first call of each segment (its own conditions not
 yet seen, conditions it shares with an earlier segment and the channels already kept), and
 --edits keystrokes: the segment with its first number changed each time (`7d` -> 8d, 9d, ...),
-one new condition a call beside kept ones.
+one new condition a call beside kept ones. --back N evaluates the counts (server, DuckDB and
+the command line they are held to) N days before the snapshot's as-of: a backtest.
 
 Load (--load-seconds 60, --clients 32; --no-load skips it): a thread per client, each with its own
 connection, sends back to back 40% count, 40% check, 20% preview (20 rows) over the segments, while
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import http.client
 import io
 import json
@@ -195,8 +197,9 @@ def fmt(x: float | None, digits: int = 1) -> str:
 # Counts: the CLI's (the reference), the server's and DuckDB's.
 
 
-def cli_count(binary: Path, store: Path, seg) -> int:
-    p = subprocess.run(compare.count_cmd(binary, store, seg, THREADS), capture_output=True, text=True)
+def cli_count(binary: Path, store: Path, seg, at: dt.datetime | None) -> int:
+    extra = ["--as-of", at.isoformat()] if at else []
+    p = subprocess.run(compare.count_cmd(binary, store, seg, THREADS, extra), capture_output=True, text=True)
     n = compare.parse_int(p.stdout) if p.returncode == 0 else None
     if n is None:
         sys.exit(f"{seg.name}: audience count failed: {p.stderr.strip() or p.stdout.strip()}")
@@ -214,7 +217,7 @@ def timed(count, runs: int) -> tuple[list[float], set[int]]:
     return ms, seen
 
 
-def keystrokes(client: Client, text: str, edits: int) -> list[float]:
+def keystrokes(client: Client, text: str, edits: int, scope: dict) -> list[float]:
     """Milliseconds of `edits` counts of the segment with its first number changed each time
     (`within 7d` becomes 8d, 9d, ...): one condition the server has not seen, the others kept,
     as when a marketer edits a number. None when the text has no number."""
@@ -226,7 +229,7 @@ def keystrokes(client: Client, text: str, edits: int) -> list[float]:
     for k in range(edits):
         edited = body[:m.start()] + str(int(m.group()) + k + 1) + body[m.end():]
         started = time.perf_counter()
-        status, out, _ = client.call("POST", "/api/v1/count", {"segment": edited})
+        status, out, _ = client.call("POST", "/api/v1/count", {"segment": edited, **scope})
         if status != 200:
             raise RuntimeError(f"HTTP {status} on an edited segment: {out[:300].decode(errors='replace')}")
         ms.append((time.perf_counter() - started) * 1000)
@@ -234,26 +237,28 @@ def keystrokes(client: Client, text: str, edits: int) -> list[float]:
 
 
 def count_phase(client: Client, con, manifest: dict, binary: Path, store: Path, segs: list,
-                runs: int, edits: int) -> tuple[list[dict], list[str]]:
-    """One row per segment, and the failures (server errors, count mismatches)."""
+                runs: int, edits: int, at: dt.datetime | None) -> tuple[list[dict], list[str]]:
+    """One row per segment, and the failures (server errors, count mismatches); everything
+    evaluated at `at` when given (a backtest), else at the snapshot's as-of."""
     rows, failures = [], []
+    scope = {"as_of": at.isoformat()} if at else {}
     for seg in segs:
-        expected = cli_count(binary, store, seg)
+        expected = cli_count(binary, store, seg, at)
 
         def server() -> int:
-            status, out, _ = client.call("POST", "/api/v1/count", {"segment": seg.text})
+            status, out, _ = client.call("POST", "/api/v1/count", {"segment": seg.text, **scope})
             if status != 200:
                 raise RuntimeError(f"HTTP {status}: {out[:400].decode(errors='replace')}")
             return json.loads(out)["counts"][seg.target]
 
-        sql = dq.substitute(seg.sql.read_text(), manifest)
+        sql = dq.substitute(seg.sql.read_text(), dq.at(manifest, at))
         try:
             started = time.perf_counter()
             first_seen = server()
             first_ms = (time.perf_counter() - started) * 1000
             (s_ms, s_seen), error = timed(server, runs), None
             s_seen.add(first_seen)
-            k_ms = keystrokes(client, seg.text, edits)
+            k_ms = keystrokes(client, seg.text, edits, scope)
         except RuntimeError as e:
             (s_ms, s_seen), error, first_ms, k_ms = ([], set()), str(e), None, []
         d_ms, d_seen = timed(lambda: int(con.execute(sql).fetchall()[0][0]), runs)
@@ -426,6 +431,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--no-load", action="store_true", help="skip the load phase")
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the raw figures to OUT")
+    ap.add_argument("--back", type=int, default=0, metavar="DAYS",
+                    help="counts DAYS before the snapshot's as-of (a backtest; the load stays at it)")
     ap.add_argument("--edits", type=int, default=5,
                     help="timed counts of the segment with its first number edited (keystrokes)")
     ap.add_argument("--cache-memory", default="256MiB",
@@ -444,12 +451,15 @@ def main() -> int:
     snap = latest_snapshot(store)
     con, manifest = dq.connect(store, snap, THREADS)
     mach, rc = compare.machine(), manifest["row_counts"]
+    at = dq.as_of(manifest) - dt.timedelta(days=args.back) if args.back else None
     loadavg = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
     print(f"Machine: {mach['nproc']} CPUs, {mach['cpu']}; load average {loadavg()} (1, 5, 15 min)")
     print(f"Store: {store}, snapshot {snap} (published_seq {manifest.get('published_seq')}), "
           f"{rc['persons']:,} persons, {rc['installations']:,} installations, {rc['events']:,} events")
     print(f"DuckDB {duckdb.__version__}; {THREADS} threads for both; {WARMUP} warm-up + {args.runs} "
           f"timed calls per segment", flush=True)
+    if at:
+        print(f"Counts evaluated as of {at.isoformat()} ({args.back} days before the snapshot's)")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below stops the server
     result: dict = {"machine": mach, "duckdb": duckdb.__version__, "binary": str(binary),
@@ -466,7 +476,7 @@ def main() -> int:
             client = Client(port, token)
             rss_start = rss_mb(proc.pid)
             result["segments"], failures = count_phase(client, con, manifest, binary, store, segs, args.runs,
-                                                        args.edits)
+                                                        args.edits, at)
             client.conn.close()
             result["rss_mb_counts"] = {"start": rss_start, "end": rss_mb(proc.pid)}
             print_counts(result["segments"])
