@@ -654,6 +654,15 @@ impl Workspace {
         Ok(report_of(&warm.universe, &found, parts))
     }
 
+    /// Builds the snapshot's pairs for kept matched pairs now, rather than in the first count
+    /// report (a server does it in the background when it opens a snapshot).
+    pub async fn warm_matched(&self) -> Result<()> {
+        if let Some(cache) = &self.matched {
+            cache.warm(|| self.warm_pairs()).await?;
+        }
+        Ok(())
+    }
+
     /// [`Workspace::count_report`] when every condition it needs is kept, so no query runs (a
     /// server answers it without waiting for a query slot); `None` when something must be
     /// evaluated, or nothing is kept.

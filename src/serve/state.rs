@@ -107,6 +107,12 @@ impl AppState {
         };
         let w = Workspace::new(store.snapshot(Some(&id))?, &opts).await?;
         let w = Arc::new(w.keep_matched(self.opts.matched_budget));
+        // The pairs are built while the page still loads its catalog; a failure here is
+        // reported by the first count, which builds them again.
+        let warming = w.clone();
+        tokio::spawn(async move {
+            let _ = warming.warm_matched().await;
+        });
         if warm.len() >= WARM_SNAPSHOTS {
             if let Some(oldest) = (0..warm.len()).min_by_key(|&i| warm[i].2) {
                 warm.remove(oldest);
