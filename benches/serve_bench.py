@@ -23,7 +23,8 @@ compare.py), NN_name.sql with placeholders filled, 3 warm-up runs then --runs ti
 The server keeps the pairs each condition matched (`--cache-memory`, default 256MiB; 0 keeps
 none), so the timed calls above find every condition of their segment kept. Two more figures
 show what a marketer meets before that: the first call of each segment (its own conditions not
-yet seen, conditions it shares with an earlier segment and the channels already kept), and
+yet seen, conditions it shares with an earlier segment and the channels already kept; the
+snapshots and catalog are asked for first, as the page does when it loads), and
 --edits keystrokes: the segment with its first number changed each time (`7d` -> 8d, 9d, ...),
 one new condition a call beside kept ones. --back N evaluates the counts (server, DuckDB and
 the command line they are held to) N days before the snapshot's as-of: a backtest.
@@ -474,6 +475,9 @@ def main() -> int:
                                   args.cache_memory)
         try:
             client = Client(port, token)
+            # What the page asks for when it loads, before a marketer types: the snapshot opens.
+            client.json("GET", "/api/v1/snapshots")
+            client.json("GET", "/api/v1/catalog")
             rss_start = rss_mb(proc.pid)
             result["segments"], failures = count_phase(client, con, manifest, binary, store, segs, args.runs,
                                                         args.edits, at)
