@@ -390,28 +390,46 @@ async fn version_keys_of_both_layouts_compare_like_the_texts() {
     assert!(nonempty >= 6, "too few matching audiences to compare");
 }
 
+/// The sample opened twice, one workspace keeping matched pairs, and the valid corpus cases.
+struct Kept {
+    fresh: audience::app::Workspace,
+    warm: audience::app::Workspace,
+    saved: SegmentDir,
+    cases: Vec<std::path::PathBuf>,
+}
+
+impl Kept {
+    async fn open() -> Kept {
+        use audience::app::Workspace;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let store = root.join("data/sample");
+        let opts = audience::exec::SessionOptions::default();
+        let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        cases.sort();
+        Kept {
+            fresh: Workspace::open(&store, None, &opts).await.unwrap(),
+            warm: Workspace::open(&store, None, &opts)
+                .await
+                .unwrap()
+                .keep_matched(64 << 20),
+            saved: SegmentDir(root.join("tests/segments/saved")),
+            cases,
+        }
+    }
+}
+
 /// The server's count report from cached matched pairs (`Workspace::keep_matched`) equals the
 /// report each query answers afresh, for every valid case at two as-of times, whether its
 /// conditions are evaluated now or come from the cache (the second pass, in reverse order,
 /// finds every condition kept).
 #[tokio::test]
 async fn count_reports_from_matched_pairs_equal_fresh_ones() {
-    use audience::app::{conditions, SegmentSource, Workspace};
-    use audience::exec::SessionOptions;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let store = root.join("data/sample");
-    let opts = SessionOptions::default();
-    let fresh = Workspace::open(&store, None, &opts).await.unwrap();
-    let warm = Workspace::open(&store, None, &opts)
-        .await
-        .unwrap()
-        .keep_matched(64 << 20);
-    let saved = SegmentDir(root.join("tests/segments/saved"));
-    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    use audience::app::{conditions, SegmentSource};
+    let k = Kept::open().await;
+    let (fresh, warm, saved, cases) = (&k.fresh, &k.warm, k.saved, k.cases.clone());
     let as_of = fresh.snapshot().manifest.as_of;
     let mut reports = Vec::new();
     for path in &cases {
@@ -455,22 +473,9 @@ async fn count_reports_from_matched_pairs_equal_fresh_ones() {
 /// and two pages; and consecutive pages do not overlap.
 #[tokio::test]
 async fn previews_from_matched_pairs_equal_fresh_ones() {
-    use audience::app::{SegmentSource, Workspace};
-    use audience::exec::SessionOptions;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let store = root.join("data/sample");
-    let opts = SessionOptions::default();
-    let fresh = Workspace::open(&store, None, &opts).await.unwrap();
-    let warm = Workspace::open(&store, None, &opts)
-        .await
-        .unwrap()
-        .keep_matched(64 << 20);
-    let saved = SegmentDir(root.join("tests/segments/saved"));
-    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/segments/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    use audience::app::SegmentSource;
+    let k = Kept::open().await;
+    let (fresh, warm, saved, cases) = (&k.fresh, &k.warm, k.saved, k.cases.clone());
     let show = |b: &[arrow::array::RecordBatch]| {
         arrow::util::pretty::pretty_format_batches(b)
             .unwrap()
